@@ -1,0 +1,1 @@
+"""The stages that turn a checkout into images: the pom model and Maven, the image build."""

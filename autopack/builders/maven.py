@@ -1,0 +1,168 @@
+"""Running Maven off the pom and finding what it produced.
+
+The command line is built by a pure function (``maven_command``) so that its exact output
+is unit-tested; the run streams Maven's lines through ``MavenWatcher``, which turns them
+into progress (module, goal, tests) and keeps the ``[ERROR]`` lines for the failure report.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autopack import process
+from autopack.builders.pom import Project
+from autopack.errors import MavenError
+from autopack.events import Emit, LogLine, Progress
+from autopack.settings import Settings
+
+STAGE = "maven"
+
+# packaging → the extension of the file it produces; "pom" produces none.
+_EXTENSIONS = {"jar": "jar", "war": "war", "ear": "ear", "ejb": "jar", "maven-plugin": "jar", "bundle": "jar", "rar": "rar"}
+_SIDE_ARTIFACTS = re.compile(r"^original-|-(sources|javadoc|tests|test-sources)\.[a-z]+$")
+
+
+@dataclass(frozen=True)
+class MavenBuild:
+    command: tuple[str, ...]
+    log: Path
+    seconds: float
+    tests: dict[str, int] = field(default_factory=dict)
+
+
+def maven_command(settings: Settings, project_dir: Path) -> list[str]:
+    """The Maven argv for ``settings`` — ``./mvnw`` when the project ships the wrapper."""
+    wrapper = project_dir / "mvnw"
+    argv = ["./mvnw"] if wrapper.is_file() and os.access(wrapper, os.X_OK) else ["mvn"]
+    argv += ["--batch-mode", "-Dstyle.color=never"]  # no prompts, no ANSI in logs
+    if settings.offline:
+        argv.append("--offline")
+    if settings.maven_settings:
+        argv += ["--settings", str(settings.maven_settings)]
+    if settings.profiles:
+        argv += ["--activate-profiles", ",".join(settings.profiles)]
+    for key, value in settings.defines.items():
+        argv.append(f"-D{key}={value}")
+    if settings.skip_tests:
+        argv.append("-DskipTests")
+    argv += settings.maven_args
+    argv += settings.goals
+    return argv
+
+
+class MavenWatcher:
+    """Reads Maven's output line by line: progress for the view, [ERROR] lines for the report."""
+
+    _BUILDING = re.compile(r"^\[INFO\] Building (?P<name>.+?) (?P<version>\S+)(?: +\[(?P<n>\d+)/(?P<total>\d+)\])?$")
+    _MOJO = re.compile(r"^\[INFO\] --- (?P<plugin>[\w.-]+):(?:[\w.-]+:)?(?P<goal>[\w-]+) (?:\((?P<execution>[^)]*)\) )?@ (?P<module>\S+) ---$")
+    _TESTS = re.compile(r"Tests run: (?P<run>\d+), Failures: (?P<failures>\d+), Errors: (?P<errors>\d+), Skipped: (?P<skipped>\d+), Time elapsed")
+    _FAILED_GOAL = re.compile(r"^\[ERROR\] Failed to execute goal (?P<goal>\S+)(?: \([^)]*\))? on project (?P<module>[^:]+): (?P<reason>.*)$")
+    _NOISE = ("To see the full stack trace", "Re-run Maven using", "For more information about the errors", "[Help ", "-> [Help", "After correcting the problems")
+
+    def __init__(self, emit: Emit) -> None:
+        self.emit = emit
+        self.module = ""
+        self.position = ""
+        self.goal = ""
+        self.tests = {"run": 0, "failures": 0, "errors": 0, "skipped": 0}
+        self.errors: list[str] = []
+        self.failed_goal: re.Match[str] | None = None
+
+    def __call__(self, line: str) -> None:
+        if line.startswith("[ERROR]"):
+            self._error(line)
+        elif (m := self._BUILDING.match(line)) and not line.startswith("[INFO] Building jar:"):
+            self.module = m["name"]
+            self.position = f"{m['n']}/{m['total']}" if m["n"] else ""
+            self._progress()
+        elif m := self._MOJO.match(line):
+            self.goal = f"{m['plugin'].removeprefix('maven-').removesuffix('-plugin')}:{m['goal']}"
+            self._progress()
+        self.emit(LogLine(STAGE, line, "debug"))
+        if m := self._TESTS.search(line):
+            for key in self.tests:
+                self.tests[key] += int(m[key])
+            self._progress()
+
+    def _error(self, line: str) -> None:
+        body = line[len("[ERROR]") :].strip()
+        if m := self._FAILED_GOAL.match(line):
+            self.failed_goal = m
+        if body and not any(body.startswith(n) or n in body for n in self._NOISE):
+            self.errors.append(body)
+            self.emit(LogLine(STAGE, line, "error"))
+
+    def _progress(self) -> None:
+        t = self.tests
+        tests = f"tests {t['run']} run, {t['failures'] + t['errors']} failed" if t["run"] else ""
+        where = f"{self.module} [{self.position}]" if self.position else self.module
+        message = " · ".join(part for part in (where, self.goal, tests) if part)
+        self.emit(Progress(STAGE, message, {"module": self.module, "goal": self.goal, **{f"tests_{k}": v for k, v in t.items()}}))
+
+    def failure(self, log: Path, completed: process.Completed) -> MavenError:
+        hint = f"the [ERROR] lines above say why; full log: {log}"
+        if self.failed_goal:
+            m = self.failed_goal
+            goal = m["goal"].split(":")
+            short = f"{goal[1].removeprefix('maven-').removesuffix('-plugin')}:{goal[-1]}" if len(goal) >= 3 else m["goal"]
+            reason = m["reason"].split(" -> [Help")[0].strip().rstrip(".")
+            detail = self._first_detail()
+            return MavenError(f"Maven failed in module {m['module']} ({short}): {reason}{detail}", hint)
+        if self.errors:
+            return MavenError(f"Maven failed: {self.errors[0]}", hint)
+        # Maven's launcher (a bad JAVA_HOME, a broken wrapper) fails before logging [ERROR].
+        said = " ".join(line.strip() for line in completed.tail[-3:] if line.strip())
+        return MavenError(f"Maven failed (exit code {completed.returncode}): {said or 'no output'}", f"full log: {log}")
+
+    def _first_detail(self) -> str:
+        """The first concrete error (a compiler message, a failed test) before the summary."""
+        for body in self.errors:
+            if body.startswith(("Failed to execute goal", "COMPILATION ERROR", "Tests run:", "Results:", "Errors:", "Failures:")):
+                continue
+            if body.startswith("/") or "Test" in body or re.match(r"^\S+:\d+", body):
+                return f" — {body}"
+        return ""
+
+
+def run_maven(settings: Settings, project: Project, emit: Emit, log: Path) -> MavenBuild:
+    argv = maven_command(settings, project.directory)
+    emit(LogLine(STAGE, "$ " + " ".join(argv), "info"))
+    watcher = MavenWatcher(emit)
+    started = time.monotonic()
+    try:
+        process.run(argv, cwd=project.directory, env=os.environ.copy(), on_line=watcher, log_path=log)
+    except process.ProcessFailed as e:
+        if e.completed.returncode == 127:
+            raise MavenError(f"{argv[0]}: command not found", "install Maven (apt-get install maven) or add ./mvnw to the project") from e
+        raise watcher.failure(log, e.completed) from e
+    return MavenBuild(tuple(argv), log, time.monotonic() - started, dict(watcher.tests))
+
+
+def find_artifact(project: Project) -> Path:
+    """The file the build produced for ``project``: ``<finalName>.<ext>`` by its packaging, or
+    else the one classified ``<finalName>-*.<ext>`` (a shaded jar with a classifier), never
+    an ``original-*``, ``-sources`` or ``-javadoc`` file. Raises ``MavenError`` listing where
+    it looked."""
+    extension = _EXTENSIONS.get(project.packaging)
+    if extension is None:
+        raise MavenError(
+            f"{project.artifact_id} has packaging '{project.packaging}', which produces no file to put in an image",
+            "build a module with jar or war packaging",
+        )
+    expected = project.build_directory / f"{project.final_name}.{extension}"
+    if expected.is_file():
+        return expected
+    pattern = f"{project.final_name}-*.{extension}"
+    classified = sorted(p for p in project.build_directory.glob(pattern) if not _SIDE_ARTIFACTS.search(p.name))
+    if len(classified) == 1:
+        return classified[0]
+    found = sorted(p.name for p in project.build_directory.glob(f"*.{extension}")) if project.build_directory.is_dir() else []
+    seen = f"; found only {', '.join(found)}" if found else ""
+    raise MavenError(
+        f"Maven produced no artifact for {project.artifact_id}: looked for {expected} and {project.build_directory / pattern}{seen}",
+        "check <packaging> and <build><finalName> in the pom, and that the package phase creates the file",
+    )

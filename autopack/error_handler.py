@@ -1,0 +1,58 @@
+"""The one place that maps what went wrong to an exit code and one line on stderr:
+autopack's stage errors → their code, Ctrl-C → 130, anything else → 1 with the traceback
+written to a file, never to the screen."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from autopack import secrets
+from autopack.errors import EXIT_INTERRUPTED, AutopackError
+
+
+@dataclass
+class Outcome:
+    exit_code: int = 0
+    stage: str = ""
+    message: str = ""
+    hint: str = ""
+
+    @property
+    def error(self) -> dict[str, str] | None:
+        if not self.exit_code:
+            return None
+        return {"stage": self.stage, "message": secrets.redact(self.message), "hint": secrets.redact(self.hint)}
+
+    def line(self) -> str:
+        text = f"autopack: error: {self.message}" + (f" — {self.hint}" if self.hint else "")
+        return secrets.redact(" ".join(text.split()))
+
+
+@contextlib.contextmanager
+def error_handler(log_dir: Path | None = None) -> Iterator[Outcome]:
+    outcome = Outcome()
+    try:
+        yield outcome
+    except AutopackError as e:
+        outcome.exit_code, outcome.stage, outcome.message, outcome.hint = e.exit_code, e.stage, e.message, e.hint
+    except KeyboardInterrupt:
+        outcome.exit_code, outcome.stage, outcome.message = EXIT_INTERRUPTED, "interrupted", "interrupted"
+    except Exception as e:  # noqa: BLE001 — the last line of defence: one line, the rest in a file
+        crash = _write_traceback(log_dir)
+        outcome.exit_code, outcome.stage = 1, "internal"
+        outcome.message = f"internal error: {type(e).__name__}: {e}"
+        outcome.hint = f"this is a bug in autopack; the traceback is in {crash}"
+
+
+def _write_traceback(log_dir: Path | None) -> Path:
+    directory = log_dir or Path(tempfile.gettempdir())
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix="autopack-crash-", suffix=".log", dir=directory)
+    with open(fd, "w", encoding="utf-8") as f:
+        f.write(secrets.redact(traceback.format_exc()))
+    return Path(name)

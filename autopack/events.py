@@ -1,0 +1,52 @@
+"""Events: what stages report while they work. Nothing in a stage prints; renderers in
+``autopack.ui`` turn these into a live view, plain CI lines or nothing at all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+Level = Literal["debug", "info", "warning", "error"]
+
+
+@dataclass(frozen=True)
+class StageStarted:
+    stage: str
+    title: str
+
+
+@dataclass(frozen=True)
+class StageFinished:
+    stage: str
+    status: Literal["ok", "failed", "skipped"]
+    seconds: float
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The stage's current state in one short line (``message``), plus structured facts
+    (module, phase, step, tests …) that a renderer may show in columns."""
+
+    stage: str
+    message: str
+    facts: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """A line of a child's output (Maven, the image build). ``debug`` lines are shown only
+    with --verbose; every line is also in the stage's log file."""
+
+    stage: str
+    text: str
+    level: Level = "debug"
+
+
+Event = StageStarted | StageFinished | Progress | LogLine
+Emit = Callable[[Event], None]
+
+
+def discard(event: Event) -> None:
+    """An ``Emit`` that drops everything (for library callers that want no output)."""

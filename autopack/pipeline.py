@@ -1,0 +1,130 @@
+"""The only place that knows the order: source → plan → maven → image.
+
+Each stage is a call into its module; this file wires their values together, reports stage
+boundaries as events and records what each produced into the run's ``Record``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import platformdirs
+
+from autopack import tags, vcs
+from autopack.builders import maven
+from autopack.builders.image import Engine, inspect_dockerfile
+from autopack.builders.pom import Project, load_project
+from autopack.errors import MavenError
+from autopack.events import Emit, LogLine, Progress, StageFinished, StageStarted
+from autopack.result import Record, StageRecord
+from autopack.settings import Settings
+from autopack.vcs.base import Checkout, SourceSpec
+
+STAGES = {"source": "Source", "plan": "Plan", "maven": "Maven", "image": "Image"}
+
+
+def run(settings: Settings, emit: Emit, record: Record) -> Record:
+    """Run every stage in order, filling ``record``; raises the failing stage's error."""
+    started_at = datetime.now(timezone.utc).replace(microsecond=0)
+    log_dir = _log_dir(settings, started_at)
+
+    with _stage(record, emit, "source"):
+        checkout = vcs.checkout(SourceSpec(settings.source), emit)
+        record.checkout = checkout
+
+    with _stage(record, emit, "plan"):
+        project = load_project(checkout.path, settings.defines)
+        record.project = project
+        references = tags.render(settings.tags, settings.image or _default_image(project), _facts(project, checkout, settings, started_at))
+        record.references = references
+        dockerfile_path = settings.dockerfile
+        if dockerfile_path and not dockerfile_path.is_absolute():
+            dockerfile_path = project.directory / dockerfile_path
+        dockerfile = inspect_dockerfile(project.directory, dockerfile_path)
+        engine = Engine()
+        emit(Progress("plan", f"{project.coordinates} → {', '.join(references)}"))
+
+    with _stage(record, emit, "maven"):
+        log = log_dir / "maven.log"
+        record.logs["maven"] = str(log)
+        emit(LogLine("maven", f"Maven log: {log}", "info"))
+        record.maven = maven.run_maven(settings, project, emit, log)
+        artifact = maven.find_artifact(project)
+        record.artifact = artifact
+        emit(Progress("maven", f"artifact {artifact.relative_to(project.directory)}"))
+
+    with _stage(record, emit, "image"):
+        try:
+            artifact_arg = artifact.relative_to(dockerfile.context).as_posix()
+        except ValueError:
+            raise MavenError(f"the artifact {artifact} lies outside the build context {dockerfile.context}", "keep <build><directory> inside the project") from None
+        build_args = {"ARTIFACT": artifact_arg, "VERSION": project.version, **settings.build_args}
+        record.image = engine.build(
+            dockerfile,
+            references,
+            build_args=build_args,
+            labels=_labels(project, checkout, started_at),
+            target=settings.target,
+            no_cache=settings.no_cache,
+            pull=settings.pull,
+            network=settings.network,
+            emit=emit,
+        )
+    return record
+
+
+@contextlib.contextmanager
+def _stage(record: Record, emit: Emit, name: str) -> Iterator[None]:
+    entry = StageRecord(name)
+    record.stages.append(entry)
+    emit(StageStarted(name, STAGES[name]))
+    started = time.monotonic()
+    try:
+        yield
+    except BaseException:
+        entry.status, entry.seconds = "failed", time.monotonic() - started
+        emit(StageFinished(name, "failed", entry.seconds))
+        raise
+    entry.status, entry.seconds = "ok", time.monotonic() - started
+    emit(StageFinished(name, "ok", entry.seconds))
+
+
+def _facts(project: Project, checkout: Checkout, settings: Settings, started_at: datetime) -> dict[str, str | None]:
+    return {
+        "version": project.version,
+        "revision": checkout.short_revision,
+        "branch": checkout.branch,
+        "build": settings.build_number,
+        "timestamp": started_at.strftime("%Y%m%d%H%M%S"),
+        "artifactId": project.artifact_id,
+        "groupId": project.group_id,
+    }
+
+
+def _labels(project: Project, checkout: Checkout, started_at: datetime) -> dict[str, str]:
+    labels = {
+        "org.opencontainers.image.title": project.artifact_id,
+        "org.opencontainers.image.version": project.version,
+        "org.opencontainers.image.source": checkout.url,
+        "org.opencontainers.image.created": started_at.isoformat().replace("+00:00", "Z"),
+    }
+    if checkout.revision:
+        labels["org.opencontainers.image.revision"] = checkout.revision
+    return labels
+
+
+def _default_image(project: Project) -> str:
+    return re.sub(r"[^a-z0-9._-]+", "-", project.artifact_id.lower()).strip("._-") or "app"
+
+
+def _log_dir(settings: Settings, started_at: datetime) -> Path:
+    root = settings.log_dir or platformdirs.user_log_path("autopack")
+    path = Path(root) / f"{started_at.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,108 @@
+"""The machine-readable result of a run: what CI steps parse (``--json``,
+``--result-file``). Filled as stages finish, so a failed run still reports how far it got."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autopack import secrets
+from autopack.builders.image import Image
+from autopack.builders.maven import MavenBuild
+from autopack.builders.pom import Project
+from autopack.vcs.base import Checkout
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class StageRecord:
+    name: str
+    status: str = "running"
+    seconds: float = 0.0
+
+
+@dataclass
+class Record:
+    """Mutable on purpose: the pipeline adds to it stage by stage; ``to_dict`` freezes it."""
+
+    checkout: Checkout | None = None
+    project: Project | None = None
+    maven: MavenBuild | None = None
+    artifact: Path | None = None
+    image: Image | None = None
+    references: list[str] = field(default_factory=list)
+    stages: list[StageRecord] = field(default_factory=list)
+    logs: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self, exit_code: int, error: dict[str, str] | None = None) -> dict[str, Any]:
+        c, p = self.checkout, self.project
+        data: dict[str, Any] = {
+            "schemaVersion": SCHEMA_VERSION,
+            "status": "ok" if exit_code == 0 else "failed",
+            "exitCode": exit_code,
+            "error": error,
+            "source": None
+            if c is None
+            else {
+                "kind": c.kind,
+                "url": secrets.strip_url_credentials(c.url),
+                "ref": c.ref,
+                "revision": c.revision,
+                "shortRevision": c.short_revision,
+                "branch": c.branch,
+                "author": c.author,
+                "committedAt": c.committed_at,
+            },
+            "project": None
+            if p is None
+            else {"groupId": p.group_id, "artifactId": p.artifact_id, "version": p.version, "packaging": p.packaging},
+            "artifacts": [] if self.artifact is None else [{"module": p.artifact_id if p else None, "path": str(self.artifact), "size": _size(self.artifact)}],
+            "tests": dict(self.maven.tests) if self.maven else None,
+            "images": [] if self.image is None else [_image(self.image, p, self.artifact)],
+            "plannedReferences": list(self.references),
+            "destinations": [],
+            "stages": [{"name": s.name, "status": s.status, "seconds": round(s.seconds, 3)} for s in self.stages],
+            "logs": dict(self.logs),
+        }
+        return data
+
+
+def _image(image: Image, project: Project | None, artifact: Path | None) -> dict[str, Any]:
+    return {
+        "module": project.artifact_id if project else None,
+        "id": image.id,
+        "tags": list(image.references),
+        "labels": dict(image.labels),
+        "size": image.size,
+        "artifact": str(artifact) if artifact else None,
+    }
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
+def dumps(data: dict[str, Any]) -> str:
+    """JSON text with every known secret removed: the one way a result leaves the process."""
+    return secrets.redact(json.dumps(data, indent=2, sort_keys=False)) + "\n"
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader sees the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

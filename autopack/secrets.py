@@ -1,0 +1,42 @@
+"""The one place that knows every secret of a run and removes it from every string that
+leaves the process (renderers, result files, error messages, log files)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from urllib.parse import urlsplit, urlunsplit
+
+MASK = "******"
+_lock = threading.Lock()
+_secrets: set[str] = set()
+
+
+def register(secret: str | None) -> None:
+    """Remember a secret so that ``redact`` hides it; short strings are ignored because
+    masking every "a" or "1" would garble output without protecting anything."""
+    if secret and len(secret) >= 4:
+        with _lock:
+            _secrets.add(secret)
+
+
+def redact(text: str) -> str:
+    with _lock:
+        known = sorted(_secrets, key=len, reverse=True)
+    for secret in known:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return _URL_PASSWORD.sub(r"\1:" + MASK + "@", text)
+
+
+# The password of user:password@ inside any URL, even one that was never registered.
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/@\s:]+):[^/@\s]+@", re.IGNORECASE)
+
+
+def strip_url_credentials(url: str) -> str:
+    """The URL without its user-info, for labels, result files and cache keys."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))

@@ -1,0 +1,154 @@
+"""Settings: every knob of a run, resolved once, in this order (first wins):
+
+1. command-line options;
+2. ``AUTOPACK_<NAME>`` environment variables (``AUTOPACK_SKIP_TESTS=1``,
+   ``AUTOPACK_TAGS="{version} latest"``, ``AUTOPACK_DEFINES="a=1,b=2"``);
+3. facts of the CI system the run is in (the build number);
+4. ``autopack.toml`` in the project (or ``--config FILE``), keys named like the options;
+5. defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autopack.errors import UsageError
+
+CONFIG_FILE = "autopack.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: str = "."
+    # Maven
+    goals: tuple[str, ...] = ("clean", "package")
+    profiles: tuple[str, ...] = ()
+    defines: Mapping[str, str] = field(default_factory=dict)
+    skip_tests: bool = False
+    maven_settings: Path | None = None
+    offline: bool = False
+    maven_args: tuple[str, ...] = ()
+    # image
+    dockerfile: Path | None = None
+    image: str | None = None
+    tags: tuple[str, ...] = ()
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    target: str | None = None
+    no_cache: bool = False
+    pull: bool = False
+    network: str | None = None
+    build_number: str | None = None
+    # output
+    log_dir: Path | None = None
+    result_file: Path | None = None
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+_CI_BUILD_NUMBER = ("CI_PIPELINE_IID", "BUILD_NUMBER")  # GitLab, Jenkins
+
+
+def resolve(
+    cli: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    config: Path | None = None,
+) -> Settings:
+    """Merge the layers named in the module docstring into one ``Settings``.
+
+    ``cli`` holds the parsed options; None or an empty collection means "not given".
+    ``config`` is an explicit --config file, else ``<source>/autopack.toml`` when present.
+    """
+    environ = os.environ if environ is None else environ
+    source = cli.get("source") or environ.get("AUTOPACK_SOURCE") or "."
+    file_values = _load_file(config if config else Path(source) / CONFIG_FILE, required=bool(config))
+    ci = {"build_number": next((environ[n] for n in _CI_BUILD_NUMBER if environ.get(n)), None)}
+
+    values: dict[str, Any] = {}
+    for name in _FIELDS:
+        for layer in (cli.get(name), _from_env(name, environ), ci.get(name), file_values.get(name)):
+            if layer is not None and layer != () and layer != {}:
+                values[name] = _coerce(name, layer)
+                break
+    values["source"] = source
+    return Settings(**values)
+
+
+def _from_env(name: str, environ: Mapping[str, str]) -> Any:
+    raw = environ.get("AUTOPACK_" + name.upper())
+    if raw is None or raw == "":
+        return None
+    kind = _kind(name)
+    if kind is bool:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if kind is tuple:
+        return tuple(v for v in re.split(r"[\s,]+", raw) if v)
+    if kind is dict:
+        return parse_pairs(re.split(r"\s*,\s*", raw.strip()), f"AUTOPACK_{name.upper()}")
+    return raw
+
+
+def _kind(name: str) -> type:
+    annotation = str(_FIELDS[name].type)
+    if annotation == "bool":
+        return bool
+    if annotation.startswith("tuple"):
+        return tuple
+    if annotation.startswith("Mapping"):
+        return dict
+    if annotation.startswith("Path"):
+        return Path
+    return str
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = _kind(name)
+    if kind is tuple:
+        return tuple(str(v) for v in ([value] if isinstance(value, str) else value))
+    if kind is dict:
+        if not isinstance(value, Mapping):
+            raise UsageError(f"setting '{name}' must be a table of KEY = \"VALUE\"", f"fix '{name}' in {CONFIG_FILE}")
+        return {str(k): str(v) for k, v in value.items()}
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise UsageError(f"setting '{name}' must be true or false, not {value!r}", f"fix '{name}' in {CONFIG_FILE}")
+        return value
+    if kind is Path:
+        return Path(value)
+    return str(value)
+
+
+def _load_file(path: Path, required: bool) -> dict[str, Any]:
+    if not path.is_file():
+        if required:
+            raise UsageError(f"config file {path} does not exist", "check the --config path")
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path} is not valid TOML: {e}", "fix the file; see README 'Configuration'") from e
+    settable = set(_FIELDS) - {"source", "result_file"}
+    values = {k.replace("-", "_"): v for k, v in data.items()}
+    unknown = sorted(set(values) - settable)
+    if unknown:
+        raise UsageError(
+            f"{path}: unknown setting '{unknown[0]}'",
+            "known settings: " + ", ".join(sorted(settable)),
+        )
+    return values
+
+
+def parse_pairs(items: list[str] | tuple[str, ...], option: str) -> dict[str, str]:
+    """``["KEY=VALUE", …]`` → dict; an item without ``=`` is a usage error naming the option."""
+    pairs: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{option} expects KEY=VALUE, got '{item}'", f"write it as {option} NAME=value")
+        pairs[key] = value
+    return pairs

@@ -1,0 +1,34 @@
+"""The final summary, drawn from the result object so that what a person reads and what
+the result file says cannot disagree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def rows(data: dict[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = [("result", "ok" if data["status"] == "ok" else f"failed (exit {data['exitCode']})")]
+    if project := data.get("project"):
+        out.append(("project", f"{project['groupId']}:{project['artifactId']}:{project['version']}"))
+    if (source := data.get("source")) and source.get("revision"):
+        out.append(("revision", f"{source['shortRevision']}" + (f" ({source['branch']})" if source.get("branch") else "")))
+    for artifact in data.get("artifacts", []):
+        out.append(("artifact", artifact["path"]))
+    if tests := data.get("tests"):
+        if tests.get("run"):
+            out.append(("tests", f"{tests['run']} run, {tests['failures']} failed, {tests['errors']} errors, {tests['skipped']} skipped"))
+    for image in data.get("images", []):
+        out.append(("image", f"{image['id'].removeprefix('sha256:')[:12]} ({_megabytes(image['size'])})"))
+        for tag in image["tags"]:
+            out.append(("tag", tag))
+    if not data.get("images") and data.get("plannedReferences") and data["status"] != "ok":
+        out.append(("planned", ", ".join(data["plannedReferences"])))
+    if data.get("stages"):
+        out.append(("stages", "  ".join(f"{s['name']} {s['seconds']:.1f}s" + ("" if s["status"] == "ok" else f" ({s['status']})") for s in data["stages"])))
+    for name, path in data.get("logs", {}).items():
+        out.append(("log", f"{name}: {path}"))
+    return out
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"

@@ -1,0 +1,119 @@
+"""Shared fixtures: the installed ``autopack`` command, the real Docker engine, fixture
+projects copied into tmp_path (optionally as git repositories), and a session that never
+touches the user's own logs, caches or Docker credentials."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import docker.errors
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "fixtures"
+AUTOPACK = Path(sys.executable).parent / "autopack"
+BASE_IMAGE = os.environ.get("AUTOPACK_BASE_IMAGE", "autopack/jre:17")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Logs, caches and the Docker client config go to a temporary tree for the whole run.
+    HOME stays: Maven must read the machine's ~/.m2 (Central is unreachable here)."""
+    base = tmp_path_factory.mktemp("user")
+    patch = pytest.MonkeyPatch()
+    for name in ("XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"):
+        patch.setenv(name, str(base / name.lower()))
+    patch.setenv("DOCKER_CONFIG", str(base / "docker-config"))
+    patch.setenv("AUTOPACK_OFFLINE", "1")  # Maven Central is unreachable; ~/.m2 has what fixtures need
+    for name in ("CI", "GITLAB_CI", "JENKINS_URL", "BUILD_NUMBER", "CI_PIPELINE_IID", "NO_COLOR", "FORCE_COLOR"):
+        patch.delenv(name, raising=False)
+    yield base
+    patch.undo()
+
+
+@pytest.fixture(scope="session")
+def engine() -> docker.DockerClient:
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as e:
+        pytest.fail(f"no Docker engine answers ({e}); run scripts/test, which starts one", pytrace=False)
+    try:
+        client.images.get(BASE_IMAGE)
+    except docker.errors.ImageNotFound:
+        pytest.fail(f"base image {BASE_IMAGE} is missing; run scripts/base-image", pytrace=False)
+    return client
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def autopack(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 600) -> Run:
+    """Run the installed console script, the way a user does."""
+    assert AUTOPACK.exists(), f"autopack is not installed next to {sys.executable}"
+    completed = subprocess.run(
+        [str(AUTOPACK), *map(str, args)],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    return Run(completed.returncode, completed.stdout, completed.stderr)
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "Ada Tester",
+        "GIT_AUTHOR_EMAIL": "ada@example.com",
+        "GIT_COMMITTER_NAME": "Ada Tester",
+        "GIT_COMMITTER_EMAIL": "ada@example.com",
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+    }
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def copy_fixture(name: str, dest: Path, *, as_git: bool = False, branch: str = "main") -> Path:
+    """A fresh copy of ``fixtures/<name>`` (never built in place), optionally committed to a
+    new git repository on ``branch``."""
+    project = dest / Path(name).name
+    shutil.copytree(FIXTURES / name, project, ignore=shutil.ignore_patterns("target"))
+    if as_git:
+        git(project, "init", "-q", "-b", branch)
+        git(project, "add", "-A")
+        git(project, "commit", "-q", "-m", "fixture [bold]markup[/bold] stays literal")
+    return project
+
+
+@pytest.fixture
+def image_name(engine: docker.DockerClient) -> Iterator[str]:
+    """A repository name unique to the test; every image tagged with it is removed after."""
+    name = f"autopack-test/{uuid.uuid4().hex[:10]}"
+    yield name
+    remove_images(engine, name)
+
+
+def remove_images(engine: docker.DockerClient, repository: str) -> None:
+    for image in engine.images.list(name=repository):
+        try:
+            engine.images.remove(image.id, force=True)
+        except docker.errors.APIError:
+            pass
+
+
+def images_named(engine: docker.DockerClient, repository: str) -> list[str]:
+    return sorted(tag for image in engine.images.list(name=repository) for tag in image.tags)

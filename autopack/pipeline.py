@@ -11,31 +11,70 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import platformdirs
 
-from autopack import tags, vcs
+from autopack import cache, tags, vcs
 from autopack.builders import maven
 from autopack.builders.image import Engine, inspect_dockerfile
 from autopack.builders.pom import Project, load_project
-from autopack.errors import MavenError
+from autopack.errors import MavenError, UsageError
 from autopack.events import Emit, LogLine, Progress, StageFinished, StageStarted
 from autopack.result import Record, StageRecord
 from autopack.settings import Settings
-from autopack.vcs.base import Checkout, SourceSpec
+from autopack.vcs.base import Checkout, Login, SourceSpec
 
 STAGES = {"source": "Source", "plan": "Plan", "maven": "Maven", "image": "Image"}
 
 
-def run(settings: Settings, emit: Emit, record: Record) -> Record:
-    """Run every stage in order, filling ``record``; raises the failing stage's error."""
+def run(settings: Settings, emit: Emit, record: Record, login: Login | None = None) -> Record:
+    """Run every stage in order, filling ``record``; raises the failing stage's error.
+    A checkout goes to a fresh work directory that is removed when the run ends."""
+    with cache.work_dir() as work:
+        return _build(settings, emit, record, login, work / "src")
+
+
+def checkout_only(settings: Settings, dest: Path, emit: Emit, record: Record, login: Login | None = None) -> Record:
+    """The source stage alone, into ``dest`` — which appears whole or not at all."""
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise UsageError(f"{dest} exists and is not empty", "give a new directory: nothing is overwritten")
+    with _stage(record, emit, "source"):
+        spec = source_spec(settings, emit, login)
+        if spec.kind == "local":
+            raise UsageError(f"{settings.source} is a local directory already", "give a git or svn URL")
+        with cache.staging(dest) as staged:
+            checkout = vcs.checkout(spec, staged, emit)
+        record.checkout = replace(checkout, path=dest / checkout.path.relative_to(staged))
+    return record
+
+
+def source_spec(settings: Settings, emit: Emit, login: Login | None = None) -> SourceSpec:
+    return vcs.resolve(
+        settings.source,
+        vcs=settings.vcs,
+        ref=settings.ref,
+        revision=settings.revision,
+        branch=settings.branch,
+        svn_tag=settings.svn_tag,
+        subdir=settings.subdir,
+        shallow=settings.shallow,
+        gitlab_url=settings.gitlab_url,
+        login=login,
+        environ=os.environ,
+        emit=emit,
+    )
+
+
+def _build(settings: Settings, emit: Emit, record: Record, login: Login | None, dest: Path) -> Record:
     started_at = datetime.now(timezone.utc).replace(microsecond=0)
     log_dir = _log_dir(settings, started_at)
 
     with _stage(record, emit, "source"):
-        checkout = vcs.checkout(SourceSpec(settings.source), emit)
+        dest.mkdir(parents=True)
+        checkout = vcs.checkout(source_spec(settings, emit, login), dest, emit)
         record.checkout = checkout
 
     with _stage(record, emit, "plan"):

@@ -20,6 +20,10 @@ from autopack import secrets
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 
 
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
 @dataclass(frozen=True)
 class Completed:
     argv: tuple[str, ...]
@@ -45,9 +49,13 @@ def run(
     log_path: Path | None = None,
     tail_lines: int = 50,
     check: bool = True,
+    stdin_text: str | None = None,
 ) -> Completed:
     """Run ``argv``; every line of its merged stdout/stderr goes to ``on_line`` (redacted)
-    and to ``log_path``. Raises ``ProcessFailed`` on a non-zero exit when ``check``."""
+    and to ``log_path``. Raises ``ProcessFailed`` on a non-zero exit when ``check``.
+
+    ``stdin_text`` is written to the child's stdin (then closed): the way to hand a secret
+    to a child (``svn --password-from-stdin``) without putting it in its argv or environment."""
     tail: deque[str] = deque(maxlen=tail_lines)
     log = open(log_path, "a", encoding="utf-8") if log_path else None
     try:
@@ -55,7 +63,7 @@ def run(
             list(argv),
             cwd=cwd,
             env=dict(env) if env is not None else None,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # our own process group: Ctrl-C reaches us, we stop the tree
@@ -63,11 +71,21 @@ def run(
     except FileNotFoundError as e:
         if log:
             log.close()
-        raise ProcessFailed(Completed(tuple(argv), 127, (f"{argv[0]}: command not found",))) from e
+        missing = Completed(tuple(argv), 127, (f"{argv[0]}: command not found",))
+        if check:
+            raise ProcessFailed(missing) from e
+        return missing
     try:
+        if stdin_text is not None:
+            assert proc.stdin is not None
+            try:
+                proc.stdin.write(stdin_text.encode())
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass  # the child exited without reading; its exit code tells why
         assert proc.stdout is not None
         for raw in proc.stdout:
-            line = secrets.redact(_ANSI.sub("", raw.decode("utf-8", "replace").rstrip("\r\n")))
+            line = secrets.redact(strip_ansi(raw.decode("utf-8", "replace").rstrip("\r\n")))
             tail.append(line)
             if log:
                 log.write(line + "\n")

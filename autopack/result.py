@@ -57,6 +57,9 @@ class Record:
                 "branch": c.branch,
                 "author": c.author,
                 "committedAt": c.committed_at,
+                "repositoryPath": c.repository_path,
+                "lastChangedRevision": c.last_changed_revision,
+                "cache": c.cache,
             },
             "project": None
             if p is None

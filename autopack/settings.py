@@ -27,6 +27,17 @@ CONFIG_FILE = "autopack.toml"
 @dataclass(frozen=True)
 class Settings:
     source: str = "."
+    # source
+    vcs: str | None = None
+    ref: str | None = None
+    revision: str | None = None
+    branch: str | None = None
+    svn_tag: str | None = None
+    subdir: str | None = None
+    shallow: bool = False
+    gitlab_url: str | None = None
+    svn_user: str | None = None
+    svn_password_file: Path | None = None
     # Maven
     goals: tuple[str, ...] = ("clean", "package")
     profiles: tuple[str, ...] = ()
@@ -132,7 +143,8 @@ def _load_file(path: Path, required: bool) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UsageError(f"{path} is not valid TOML: {e}", "fix the file; see README 'Configuration'") from e
-    settable = set(_FIELDS) - {"source", "result_file"}
+    # Where to check out from is not a project's own setting: it is read after the checkout.
+    settable = set(_FIELDS) - {"source", "result_file", "vcs", "ref", "revision", "branch", "svn_tag", "subdir", "shallow"}
     values = {k.replace("-", "_"): v for k, v in data.items()}
     unknown = sorted(set(values) - settable)
     if unknown:

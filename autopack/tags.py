@@ -24,7 +24,7 @@ _SEPARATOR = r"(?:[._]|__|[-]+)"
 _PATH_COMPONENT = rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
-_TAG = r"[\w][\w.-]{0,127}"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"  # ASCII only: \w would admit any letter
 _REFERENCE = re.compile(rf"^(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)(?::(?P<tag>{_TAG}))?$")
 _TAG_ONLY = re.compile(rf"^{_TAG}$")
 _NAME_MAX = 255
@@ -33,7 +33,7 @@ _NAME_MAX = 255
 def tag_safe(value: str) -> str:
     """A fact made usable inside a tag: invalid characters become ``-``, no leading
     ``.``/``-``, at most 128 characters."""
-    cleaned = re.sub(r"[^\w.-]+", "-", value).lstrip(".-")
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", value).lstrip(".-")
     return cleaned[:128]
 
 
@@ -48,7 +48,7 @@ def split_reference(reference: str) -> tuple[str, str]:
 
 def validate_reference(reference: str) -> None:
     """Raise ``UsageError`` unless ``reference`` is a valid ``name:tag``."""
-    match = _REFERENCE.match(reference)
+    match = _REFERENCE.fullmatch(reference)  # fullmatch: "$" would accept a trailing newline
     name, tag = split_reference(reference)
     if not match or not tag:
         problem = "has no tag" if match else _explain(reference)
@@ -63,7 +63,7 @@ def validate_reference(reference: str) -> None:
 
 def _explain(reference: str) -> str:
     name, tag = split_reference(reference)
-    if tag and not _TAG_ONLY.match(tag):
+    if tag and not _TAG_ONLY.fullmatch(tag):
         return f"tag '{tag}' has a character outside [A-Za-z0-9_.-] or starts with '.' or '-'"
     if name != name.lower() and "/" not in name:
         return f"name '{name}' has uppercase letters"

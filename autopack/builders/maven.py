@@ -61,6 +61,7 @@ class MavenWatcher:
     _MOJO = re.compile(r"^\[INFO\] --- (?P<plugin>[\w.-]+):(?:[\w.-]+:)?(?P<goal>[\w-]+) (?:\((?P<execution>[^)]*)\) )?@ (?P<module>\S+) ---$")
     _TESTS = re.compile(r"Tests run: (?P<run>\d+), Failures: (?P<failures>\d+), Errors: (?P<errors>\d+), Skipped: (?P<skipped>\d+), Time elapsed")
     _FAILED_GOAL = re.compile(r"^\[ERROR\] Failed to execute goal (?P<goal>\S+)(?: \([^)]*\))? on project (?P<module>[^:]+): (?P<reason>.*)$")
+    _ARCHIVE = re.compile(r"^\[INFO\] Building [\w.]+: ")  # the archiver's "Building jar: /x.jar"
     _NOISE = ("To see the full stack trace", "Re-run Maven using", "For more information about the errors", "[Help ", "-> [Help", "After correcting the problems")
 
     def __init__(self, emit: Emit) -> None:
@@ -73,28 +74,31 @@ class MavenWatcher:
         self.failed_goal: re.Match[str] | None = None
 
     def __call__(self, line: str) -> None:
-        if line.startswith("[ERROR]"):
-            self._error(line)
-        elif (m := self._BUILDING.match(line)) and not line.startswith("[INFO] Building jar:"):
+        shown = line.startswith("[ERROR]") and self._error(line)
+        if (m := self._BUILDING.match(line)) and not self._ARCHIVE.match(line):
             self.module = m["name"]
             self.position = f"{m['n']}/{m['total']}" if m["n"] else ""
             self._progress()
         elif m := self._MOJO.match(line):
             self.goal = f"{m['plugin'].removeprefix('maven-').removesuffix('-plugin')}:{m['goal']}"
             self._progress()
-        self.emit(LogLine(STAGE, line, "debug"))
+        if not shown:
+            self.emit(LogLine(STAGE, line, "debug"))
         if m := self._TESTS.search(line):
             for key in self.tests:
                 self.tests[key] += int(m[key])
             self._progress()
 
-    def _error(self, line: str) -> None:
+    def _error(self, line: str) -> bool:
+        """Keep and show an [ERROR] line unless it is Maven's boilerplate; True if shown."""
         body = line[len("[ERROR]") :].strip()
         if m := self._FAILED_GOAL.match(line):
             self.failed_goal = m
         if body and not any(body.startswith(n) or n in body for n in self._NOISE):
             self.errors.append(body)
             self.emit(LogLine(STAGE, line, "error"))
+            return True
+        return False
 
     def _progress(self) -> None:
         t = self.tests
@@ -121,7 +125,7 @@ class MavenWatcher:
     def _first_detail(self) -> str:
         """The first concrete error (a compiler message, a failed test) before the summary."""
         for body in self.errors:
-            if body.startswith(("Failed to execute goal", "COMPILATION ERROR", "Tests run:", "Results:", "Errors:", "Failures:")):
+            if body.startswith(("Failed to execute goal", "COMPILATION ERROR", "Tests run:", "Results:", "Errors:", "Failures:")) or "<<<" in body:
                 continue
             if body.startswith("/") or "Test" in body or re.match(r"^\S+:\d+", body):
                 return f" — {body}"

@@ -69,7 +69,7 @@ def load_project(pom: Path, defines: Mapping[str, str] | None = None) -> Project
     pom = pom / "pom.xml" if pom.is_dir() else pom
     raw = _read(pom)
     defines = dict(defines or {})
-    parent = _local_parent(raw, defines)
+    parent = _local_parent(raw, defines, frozenset({pom.resolve()}))
 
     properties: dict[str, str] = dict(parent.properties) if parent else {}
     properties.update(raw.properties)
@@ -140,7 +140,7 @@ class _Parent:
     build_directory_raw: str | None
 
 
-def _local_parent(raw: _RawPom, defines: Mapping[str, str]) -> _Parent | None:
+def _local_parent(raw: _RawPom, defines: Mapping[str, str], seen: frozenset[Path] = frozenset()) -> _Parent | None:
     """The parent pom on disk (``<relativePath>``, default ``../pom.xml``) when it is the one
     ``<parent>`` names; a parent only in a repository contributes its coordinates alone."""
     if not raw.parent:
@@ -153,10 +153,12 @@ def _local_parent(raw: _RawPom, defines: Mapping[str, str]) -> _Parent | None:
         candidate = candidate / "pom.xml"
     if not candidate.is_file():
         return None
+    if candidate in seen:
+        raise UsageError(f"{raw.path}: the <parent> chain loops back to {candidate}", "fix <parent><relativePath>")
     parent_raw = _read(candidate)
     if parent_raw.artifact_id != raw.parent.get("artifactId"):
         return None
-    grand = _local_parent(parent_raw, defines)
+    grand = _local_parent(parent_raw, defines, seen | {candidate})
     properties = dict(grand.properties) if grand else {}
     properties.update(parent_raw.properties)
     parent_ref = parent_raw.parent or {}

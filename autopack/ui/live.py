@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from autopack import secrets
+from autopack.process import strip_ansi
 from autopack.events import Event, LogLine, Progress, StageFinished, StageStarted
 from autopack.ui import summary
 
@@ -58,7 +59,7 @@ class LiveRenderer:
                 row.message = secrets.redact(event.message)
             elif isinstance(event, LogLine) and self._shows(event):
                 style = {"error": "red", "warning": "yellow"}.get(event.level, "")
-                self.console.print(Text(secrets.redact(event.text), style=style), soft_wrap=True)
+                self.console.print(Text(strip_ansi(secrets.redact(event.text)), style=style), soft_wrap=True)
 
     def _shows(self, event: LogLine) -> bool:
         if event.level in ("error", "warning"):

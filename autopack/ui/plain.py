@@ -8,6 +8,7 @@ import time
 from typing import IO, Any
 
 from autopack import secrets
+from autopack.process import strip_ansi
 from autopack.events import Event, LogLine, Progress, StageFinished, StageStarted
 from autopack.ui import summary
 
@@ -51,7 +52,7 @@ class PlainRenderer:
 
     def _write(self, text: str) -> None:
         with self._lock:
-            self.stream.write(secrets.redact(text) + "\n")
+            self.stream.write(strip_ansi(secrets.redact(text)) + "\n")
             self.stream.flush()
 
     def summary(self, data: dict[str, Any]) -> None:

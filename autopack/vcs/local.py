@@ -10,13 +10,13 @@ import git
 from autopack import secrets
 from autopack.errors import SourceError
 from autopack.events import Emit, LogLine
-from autopack.vcs.base import Checkout, SourceSpec
+from autopack.vcs.base import Checkout, SourceSpec, project_path
 
 
-def checkout(spec: SourceSpec, emit: Emit) -> Checkout:
-    path = Path(spec.location.removeprefix("file://") if spec.location.startswith("file://") else spec.location).expanduser()
-    if spec.subdir:
-        path = path / spec.subdir
+def checkout(spec: SourceSpec, dest: Path, emit: Emit) -> Checkout:
+    """Use the directory where it is; ``dest`` stays unused."""
+    root = Path(spec.location.removeprefix("file://")).expanduser()
+    path = project_path(root, spec.subdir) if root.is_dir() else root / (spec.subdir or "")
     if not path.is_dir():
         raise SourceError(f"no directory at {path}", "pass the path of a Maven project (a directory holding pom.xml)")
     path = path.resolve()

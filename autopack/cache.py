@@ -1,0 +1,102 @@
+"""The cache: git mirrors, svn working copies and per-run work trees, under one root
+(``AUTOPACK_CACHE_DIR``, else the user cache directory).
+
+Several jobs on one agent share it, and any of them may be killed at any moment, so:
+one lock per entry (not one global lock), a completion marker that is written last and
+removed before an entry is changed, and anything unmarked is thrown away, never trusted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import filelock
+import platformdirs
+
+from autopack import secrets
+
+_MARKER = ".autopack-complete"
+LOCK_TIMEOUT = 1800  # seconds: another job may be fetching a large repository
+
+
+def root() -> Path:
+    configured = os.environ.get("AUTOPACK_CACHE_DIR")
+    return Path(configured) if configured else platformdirs.user_cache_path("autopack")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A locked cache entry. ``complete`` says whether its content can be trusted."""
+
+    path: Path
+
+    @property
+    def complete(self) -> bool:
+        return (self.path / _MARKER).is_file()
+
+    def invalidate(self) -> None:
+        """Call before changing the entry: a kill from now on leaves it untrusted."""
+        (self.path / _MARKER).unlink(missing_ok=True)
+
+    def mark_complete(self) -> None:
+        (self.path / _MARKER).write_text("ok\n")
+
+    def discard(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def key_for(kind: str, url: str) -> str:
+    """A readable, credential-free and collision-safe directory name for ``url``."""
+    clean = secrets.strip_url_credentials(url).rstrip("/")
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "-", clean.split("://", 1)[-1])[-48:].strip("-.")
+    digest = hashlib.sha256(clean.encode()).hexdigest()[:12]
+    return f"{kind}/{readable}-{digest}"
+
+
+@contextlib.contextmanager
+def entry(key: str, timeout: float = LOCK_TIMEOUT) -> Iterator[Entry]:
+    """Hold the lock of the entry ``key`` (from ``key_for``) for the duration of the block.
+    An entry without its completion marker is removed before the caller sees it."""
+    path = root() / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(str(path) + ".lock", timeout=timeout):
+        found = Entry(path)
+        if path.exists() and not found.complete:
+            found.discard()  # an earlier run died half-way: never trust what it left
+        yield found
+
+
+@contextlib.contextmanager
+def work_dir(prefix: str = "run-") -> Iterator[Path]:
+    """A fresh directory for one run's work tree, removed afterwards whatever happens."""
+    parent = root() / "work"
+    parent.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staging(target: Path) -> Iterator[Path]:
+    """Build something in a temporary sibling of ``target``; on success it is renamed into
+    place, on any exception it is removed — ``target`` is never seen half-made."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,1 @@
+"""One module per command; ``options.py`` holds the options several commands share."""

@@ -1,0 +1,119 @@
+"""``autopack build``: source → plan → maven → image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from autopack import pipeline
+from autopack.commands import options as o
+from autopack.settings import parse_pairs
+
+MAVEN = "Maven"
+IMAGE = "Image"
+
+EXAMPLES = """\
+Examples:
+
+  autopack build                                  # the project in this directory
+
+  autopack build services/orders -t '{version}' -t '{version}-{revision}'
+
+  Source: autopack build https://gitlab.example.com/team/sub/orders.git --ref v1.4.0   |   autopack build gitlab:team/orders@main --subdir service
+
+  Source: autopack build svn://svn.example.com/repo/trunk --revision 1234   |   autopack build svn://svn.example.com/repo --branch release-1
+
+  Maven: autopack build -P prod -D revision=1.4.0 --skip-tests --offline -s ci-settings.xml --maven-arg=-U
+
+  Image: autopack build -f docker/Dockerfile --image registry.example.com/team/orders --build-arg JAVA_OPTS=-Xmx256m --target runtime
+
+  Output: autopack build --json > result.json   |   autopack build --plain --result-file out/result.json -v
+"""
+
+
+def build(
+    source: Annotated[Optional[str], typer.Argument(metavar="SOURCE", help="A directory holding pom.xml (default: .), a git or svn URL, or gitlab:group/project\\[@ref].", show_default=False)] = None,
+    ref: o.Ref = None,
+    revision: o.Revision = None,
+    branch: o.Branch = None,
+    svn_tag: o.SvnTag = None,
+    vcs: o.Vcs = None,
+    subdir: o.Subdir = None,
+    shallow: o.Shallow = None,
+    gitlab_url: o.GitlabUrl = None,
+    svn_user: o.SvnUser = None,
+    svn_password_file: o.SvnPasswordFile = None,
+    svn_password_stdin: o.SvnPasswordStdin = False,
+    # Maven
+    profile: Annotated[Optional[list[str]], typer.Option("-P", "--profile", metavar="NAME", help="Maven profile to activate (repeatable, or comma-separated).", rich_help_panel=MAVEN)] = None,
+    define: Annotated[Optional[list[str]], typer.Option("-D", "--define", metavar="KEY=VALUE", help="Maven user property, also used to read the pom (${revision}).", rich_help_panel=MAVEN)] = None,
+    skip_tests: Annotated[Optional[bool], typer.Option("--skip-tests/--run-tests", help="Pass -DskipTests to Maven.", rich_help_panel=MAVEN, show_default=False)] = None,
+    maven_settings: Annotated[Optional[Path], typer.Option("-s", "--settings", metavar="FILE", help="Maven settings.xml to use.", rich_help_panel=MAVEN)] = None,
+    offline: Annotated[Optional[bool], typer.Option("--offline/--online", help="Run Maven offline (-o).", rich_help_panel=MAVEN, show_default=False)] = None,
+    maven_arg: Annotated[Optional[list[str]], typer.Option("--maven-arg", metavar="ARG", help="Extra Maven argument, passed as is (repeatable; write --maven-arg=-U).", rich_help_panel=MAVEN)] = None,
+    goal: Annotated[Optional[list[str]], typer.Option("--goal", metavar="GOAL", help="Maven goal or phase (repeatable) (default: clean package).", rich_help_panel=MAVEN)] = None,
+    # image
+    file: Annotated[Optional[Path], typer.Option("-f", "--file", metavar="FILE", help="Dockerfile, relative to the project (default: Dockerfile).", rich_help_panel=IMAGE)] = None,
+    image: Annotated[Optional[str], typer.Option("--image", metavar="NAME", help="Image name, e.g. registry:5000/team/app (default: the artifactId).", rich_help_panel=IMAGE)] = None,
+    tag: Annotated[Optional[list[str]], typer.Option("-t", "--tag", metavar="TEMPLATE", help="Tag template (repeatable): {version} {revision} {branch} {build} {timestamp} {artifactId} {groupId}; with a ':' it is a whole name:tag (default: {version}).", rich_help_panel=IMAGE)] = None,
+    build_arg: Annotated[Optional[list[str]], typer.Option("--build-arg", metavar="KEY=VALUE", help="Docker build argument (repeatable); ARTIFACT and VERSION are set for you.", rich_help_panel=IMAGE)] = None,
+    target: Annotated[Optional[str], typer.Option("--target", metavar="STAGE", help="Dockerfile stage to build.", rich_help_panel=IMAGE)] = None,
+    no_cache: Annotated[Optional[bool], typer.Option("--no-cache/--cache", help="Build without the engine's layer cache.", rich_help_panel=IMAGE, show_default=False)] = None,
+    pull: Annotated[Optional[bool], typer.Option("--pull/--no-pull", help="Always try to pull newer base images.", rich_help_panel=IMAGE, show_default=False)] = None,
+    network: Annotated[Optional[str], typer.Option("--network", metavar="MODE", help="Network mode for RUN steps (e.g. host, none).", rich_help_panel=IMAGE)] = None,
+    build_number: Annotated[Optional[str], typer.Option("--build-number", metavar="N", help="The CI build number for {build} (default: $CI_PIPELINE_IID or $BUILD_NUMBER).", rich_help_panel=IMAGE)] = None,
+    # output
+    json_out: o.Json = False,
+    result_file: o.ResultFile = None,
+    plain: o.Plain = False,
+    quiet: o.Quiet = False,
+    verbose: o.Verbose = False,
+    log_dir: o.LogDir = None,
+    config: o.Config = None,
+) -> None:
+    """Build the Maven project at SOURCE and package it into a tagged image."""
+    o.run_command(
+        stages=pipeline.STAGES,
+        cli={
+            "source": source,
+            "ref": ref,
+            "revision": revision,
+            "branch": branch,
+            "svn_tag": svn_tag,
+            "vcs": vcs,
+            "subdir": subdir,
+            "shallow": shallow,
+            "gitlab_url": gitlab_url,
+            "svn_user": svn_user,
+            "svn_password_file": svn_password_file,
+            "profiles": tuple(p for item in profile or () for p in item.split(",") if p),
+            "defines": parse_pairs(define or (), "-D/--define"),
+            "skip_tests": skip_tests,
+            "maven_settings": maven_settings,
+            "offline": offline,
+            "maven_args": tuple(maven_arg or ()),
+            "goals": tuple(goal or ()),
+            "dockerfile": file,
+            "image": image,
+            "tags": tuple(tag or ()),
+            "build_args": parse_pairs(build_arg or (), "--build-arg"),
+            "target": target,
+            "no_cache": no_cache,
+            "pull": pull,
+            "network": network,
+            "build_number": build_number,
+            "log_dir": log_dir,
+            "result_file": result_file,
+        },
+        config=config,
+        json_out=json_out,
+        result_file=result_file,
+        plain=plain,
+        quiet=quiet,
+        verbose=verbose,
+        log_dir=log_dir,
+        password_stdin=svn_password_stdin,
+        body=pipeline.run,
+    )

@@ -1,0 +1,70 @@
+"""``autopack checkout SOURCE DEST``: the source stage alone — the same spec, cache and
+facts as a build, into a directory of your choosing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from autopack import pipeline
+from autopack.commands import options as o
+
+EXAMPLES = """\
+Examples:
+
+  autopack checkout https://gitlab.example.com/team/orders.git work/orders --ref v1.4.0
+
+  autopack checkout gitlab:team/sub/orders@refs/merge-requests/12/head work/mr-12
+
+  AUTOPACK_SVN_USER=ci autopack checkout svn://svn.example.com/repo work/r1 --branch release-1 --svn-password-file ~/.svnpass
+"""
+
+
+def checkout(
+    source: Annotated[str, typer.Argument(metavar="SOURCE", help="A git or svn URL, or gitlab:group/project\\[@ref].")],
+    dest: Annotated[Path, typer.Argument(metavar="DEST", help="A new (or empty) directory to check out into.")],
+    ref: o.Ref = None,
+    revision: o.Revision = None,
+    branch: o.Branch = None,
+    svn_tag: o.SvnTag = None,
+    vcs: o.Vcs = None,
+    subdir: o.Subdir = None,
+    shallow: o.Shallow = None,
+    gitlab_url: o.GitlabUrl = None,
+    svn_user: o.SvnUser = None,
+    svn_password_file: o.SvnPasswordFile = None,
+    svn_password_stdin: o.SvnPasswordStdin = False,
+    json_out: o.Json = False,
+    result_file: o.ResultFile = None,
+    plain: o.Plain = False,
+    quiet: o.Quiet = False,
+    verbose: o.Verbose = False,
+) -> None:
+    """Check SOURCE out into DEST at a branch, tag, commit or revision."""
+    o.run_command(
+        stages={"source": pipeline.STAGES["source"]},
+        cli={
+            "source": source,
+            "ref": ref,
+            "revision": revision,
+            "branch": branch,
+            "svn_tag": svn_tag,
+            "vcs": vcs,
+            "subdir": subdir,
+            "shallow": shallow,
+            "gitlab_url": gitlab_url,
+            "svn_user": svn_user,
+            "svn_password_file": svn_password_file,
+        },
+        config=None,
+        json_out=json_out,
+        result_file=result_file,
+        plain=plain,
+        quiet=quiet,
+        verbose=verbose,
+        log_dir=None,
+        password_stdin=svn_password_stdin,
+        body=lambda settings, emit, record, login: pipeline.checkout_only(settings, dest, emit, record, login),
+    )

@@ -1,0 +1,106 @@
+"""Options shared by several commands, declared once, and the code that turns them into
+settings, a login and a finished run (summary, result object, exit code)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from autopack import result, secrets, settings as settings_module
+from autopack.error_handler import error_handler
+from autopack.errors import UsageError
+from autopack.result import Record
+from autopack.settings import Settings
+from autopack.ui import make_renderer
+from autopack.vcs.base import Login
+
+SOURCE = "Source"
+OUTPUT = "Output"
+
+Ref = Annotated[Optional[str], typer.Option("--ref", metavar="REF", help="git: branch, tag, commit SHA (full or short) or full ref such as refs/merge-requests/1/head.", rich_help_panel=SOURCE)]
+Revision = Annotated[Optional[str], typer.Option("--revision", "-r", metavar="N|HEAD", help="svn: the revision (or write URL@N).", rich_help_panel=SOURCE)]
+Branch = Annotated[Optional[str], typer.Option("--branch", metavar="NAME", help="svn: branches/NAME below the repository URL; git: the branch NAME.", rich_help_panel=SOURCE)]
+SvnTag = Annotated[Optional[str], typer.Option("--svn-tag", metavar="NAME", help="svn: tags/NAME below the repository URL.", rich_help_panel=SOURCE)]
+Vcs = Annotated[Optional[str], typer.Option("--vcs", metavar="git|svn", help="Force the kind of an http(s) URL instead of asking the server.", rich_help_panel=SOURCE)]
+Subdir = Annotated[Optional[str], typer.Option("--subdir", metavar="PATH", help="The project's folder inside the repository.", rich_help_panel=SOURCE)]
+Shallow = Annotated[Optional[bool], typer.Option("--shallow/--full", help="git: fetch only the ref (depth 1) when no cached mirror exists.", rich_help_panel=SOURCE, show_default=False)]
+GitlabUrl = Annotated[Optional[str], typer.Option("--gitlab-url", metavar="URL", help="GitLab server for gitlab:group/project shorthands (default: $GITLAB_URL, $CI_SERVER_URL).", rich_help_panel=SOURCE)]
+SvnUser = Annotated[Optional[str], typer.Option("--svn-user", metavar="NAME", help="svn user name (default: $AUTOPACK_SVN_USER).", rich_help_panel=SOURCE)]
+SvnPasswordFile = Annotated[Optional[Path], typer.Option("--svn-password-file", metavar="FILE", help="Read the svn password from FILE (first line).", rich_help_panel=SOURCE)]
+SvnPasswordStdin = Annotated[bool, typer.Option("--svn-password-stdin", help="Read the svn password from standard input.", rich_help_panel=SOURCE)]
+
+Json = Annotated[bool, typer.Option("--json", help="Print the result object on stdout; logs go to stderr.", rich_help_panel=OUTPUT)]
+ResultFile = Annotated[Optional[Path], typer.Option("--result-file", metavar="PATH", help="Write the result object to this file (also on failure).", rich_help_panel=OUTPUT)]
+Plain = Annotated[bool, typer.Option("--plain", help="Plain timestamped lines, no live view (automatic when not a terminal or NO_COLOR is set).", rich_help_panel=OUTPUT)]
+Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Only errors and the summary.", rich_help_panel=OUTPUT)]
+Verbose = Annotated[bool, typer.Option("-v", "--verbose", help="Every line of Maven, of the checkout and of the image build.", rich_help_panel=OUTPUT)]
+LogDir = Annotated[Optional[Path], typer.Option("--log-dir", metavar="DIR", help="Where each run keeps its logs (default: the user log directory).", rich_help_panel=OUTPUT)]
+Config = Annotated[Optional[Path], typer.Option("--config", metavar="FILE", help="Settings file (default: autopack.toml in the project).", rich_help_panel=OUTPUT)]
+
+
+def svn_login(settings: Settings, from_stdin: bool) -> Login | None:
+    """An svn login from --svn-password-file or --svn-password-stdin; the environment's
+    AUTOPACK_SVN_USER/AUTOPACK_SVN_PASSWORD are read by the svn backend itself."""
+    if not (settings.svn_password_file or from_stdin):
+        return None
+    user = settings.svn_user or os.environ.get("AUTOPACK_SVN_USER")
+    if not user:
+        raise UsageError("an svn password was given without a user name", "pass --svn-user NAME or set AUTOPACK_SVN_USER")
+    if from_stdin:
+        password, origin = sys.stdin.readline().rstrip("\r\n"), "--svn-password-stdin"
+    else:
+        assert settings.svn_password_file
+        try:
+            password = settings.svn_password_file.read_text(encoding="utf-8").splitlines()[0]
+        except (OSError, IndexError) as e:
+            raise UsageError(f"cannot read a password from {settings.svn_password_file}", "give a readable file whose first line is the password") from e
+        origin = "--svn-password-file"
+    if not password:
+        raise UsageError(f"the password from {origin} is empty", "give the password on its first line")
+    secrets.register(password)
+    return Login(user, password, origin)
+
+
+def run_command(
+    *,
+    stages: dict[str, str],
+    cli: dict[str, Any],
+    config: Path | None,
+    json_out: bool,
+    result_file: Path | None,
+    plain: bool,
+    quiet: bool,
+    verbose: bool,
+    log_dir: Path | None,
+    password_stdin: bool,
+    body: Callable[[Settings, Any, Record, Login | None], object],
+) -> None:
+    """Resolve settings, run ``body`` under a renderer, then summary, result and exit code —
+    the same way for every command."""
+    stream = sys.stderr if json_out else sys.stdout
+    verbosity = "quiet" if quiet else "verbose" if verbose else "normal"
+    record = Record()
+    renderer = None
+    with error_handler(log_dir) as outcome:
+        settings = settings_module.resolve(cli, config=config)
+        login = svn_login(settings, password_stdin)
+        renderer = make_renderer(stream, stages, verbosity, plain)
+        with renderer:
+            body(settings, renderer, record, login)
+    data = record.to_dict(outcome.exit_code, outcome.error)
+    if renderer is not None:
+        renderer.summary(data)
+    text = result.dumps(data)
+    if result_file:
+        result.write_atomically(result_file, text)
+    if json_out:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    if outcome.exit_code:
+        sys.stderr.write(outcome.line() + "\n")
+    raise typer.Exit(outcome.exit_code)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Optional
 
 import typer
 
 from autopack import __version__
-from autopack.commands import build, checkout
+from autopack.commands import build, checkout, login
+from autopack.pipeline import CI_REGISTRY_IMAGE
 
 app = typer.Typer(
     name="autopack",
@@ -20,6 +22,7 @@ app = typer.Typer(
 )
 app.command(epilog=build.EXAMPLES)(build.build)
 app.command(epilog=checkout.EXAMPLES)(checkout.checkout)
+app.command(epilog=login.EXAMPLES)(login.login)
 
 
 def _version(value: bool) -> None:
@@ -36,4 +39,15 @@ def _root(
 
 
 def main() -> None:
-    app()
+    app(args=with_bare_push(sys.argv[1:]))
+
+
+def with_bare_push(argv: list[str]) -> list[str]:
+    """A ``--push`` with no value (last, or followed by another option) means GitLab's
+    ``$CI_REGISTRY_IMAGE``; click has no optional option values, so say it explicitly."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        out.append(arg)
+        if arg == "--push" and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            out.append(CI_REGISTRY_IMAGE)
+    return out

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import platformdirs
 
-from autopack import cache, tags, vcs
-from autopack.builders import maven
+from autopack import cache, credentials, tags, vcs
+from autopack.builders import maven, publish
 from autopack.builders.image import Engine, inspect_dockerfile
 from autopack.builders.pom import Project, load_project
 from autopack.errors import MavenError, UsageError
@@ -27,7 +27,8 @@ from autopack.result import Record, StageRecord
 from autopack.settings import Settings
 from autopack.vcs.base import Checkout, Login, SourceSpec
 
-STAGES = {"source": "Source", "plan": "Plan", "maven": "Maven", "image": "Image"}
+CI_REGISTRY_IMAGE = "$CI_REGISTRY_IMAGE"  # what a bare --push stands for
+STAGES = {"source": "Source", "plan": "Plan", "maven": "Maven", "image": "Image", "push": "Push"}
 
 
 def run(settings: Settings, emit: Emit, record: Record, login: Login | None = None) -> Record:
@@ -87,6 +88,12 @@ def _build(settings: Settings, emit: Emit, record: Record, login: Login | None, 
             dockerfile_path = project.directory / dockerfile_path
         dockerfile = inspect_dockerfile(project.directory, dockerfile_path)
         engine = Engine()
+        destinations = [publish.parse_destination(d) for d in _destinations(settings)]
+        immutable = _immutable(settings.immutable_tags)
+        if destinations and settings.preflight:
+            auths = publish.preflight(destinations, settings.registry_auth_file, settings.push_retries, emit)
+        else:
+            auths = {d: credentials.resolve(d.registry, settings.registry_auth_file) for d in destinations}
         emit(Progress("plan", f"{project.coordinates} → {', '.join(references)}"))
 
     with _stage(record, emit, "maven"):
@@ -115,7 +122,48 @@ def _build(settings: Settings, emit: Emit, record: Record, login: Login | None, 
             network=settings.network,
             emit=emit,
         )
+
+    if not destinations:
+        emit(StageFinished("push", "skipped", 0.0, "no --push destination"))
+        return record
+    with _stage(record, emit, "push"):
+        try:
+            record.destinations = publish.publish(
+                record.image.id,
+                [tags.split_reference(r)[1] for r in references],
+                destinations,
+                auths,
+                jobs=settings.push_jobs or len(destinations),
+                retries=settings.push_retries,
+                immutable=immutable,
+                emit=emit,
+            )
+        except publish.PublishFailed as e:
+            record.destinations = e.results
+            raise e.error from None
     return record
+
+
+def _destinations(settings: Settings) -> list[str]:
+    """``--push`` given without a value means GitLab's ``CI_REGISTRY_IMAGE``."""
+    resolved = []
+    for destination in settings.destinations:
+        if destination == CI_REGISTRY_IMAGE:
+            destination = os.environ.get("CI_REGISTRY_IMAGE", "")
+            if not destination:
+                raise UsageError("--push without a destination needs CI_REGISTRY_IMAGE", "name one: --push registry[:port]/repository")
+        if destination not in resolved:
+            resolved.append(destination)
+    return resolved
+
+
+def _immutable(pattern: str | None) -> re.Pattern[str] | None:
+    if not pattern:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        raise UsageError(f"--immutable-tags '{pattern}' is not a regular expression: {e}", "e.g. --immutable-tags '\\d+\\.\\d+\\.\\d+'") from None
 
 
 @contextlib.contextmanager

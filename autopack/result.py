@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ from autopack import secrets
 from autopack.builders.image import Image
 from autopack.builders.maven import MavenBuild
 from autopack.builders.pom import Project
+from autopack.builders.publish import Published
 from autopack.vcs.base import Checkout
 
 SCHEMA_VERSION = 1
@@ -38,6 +37,7 @@ class Record:
     references: list[str] = field(default_factory=list)
     stages: list[StageRecord] = field(default_factory=list)
     logs: dict[str, str] = field(default_factory=dict)
+    destinations: list[Published] = field(default_factory=list)
 
     def to_dict(self, exit_code: int, error: dict[str, str] | None = None) -> dict[str, Any]:
         c, p = self.checkout, self.project
@@ -68,7 +68,7 @@ class Record:
             "tests": dict(self.maven.tests) if self.maven else None,
             "images": [] if self.image is None else [_image(self.image, p, self.artifact)],
             "plannedReferences": list(self.references),
-            "destinations": [],
+            "destinations": [_destination(d) for d in self.destinations],
             "stages": [{"name": s.name, "status": s.status, "seconds": round(s.seconds, 3)} for s in self.stages],
             "logs": dict(self.logs),
         }
@@ -86,6 +86,23 @@ def _image(image: Image, project: Project | None, artifact: Path | None) -> dict
     }
 
 
+def _destination(published: Published) -> dict[str, Any]:
+    d = published.destination
+    return {
+        "destination": d.name,
+        "registry": d.registry,
+        "repository": d.repository,
+        "status": published.status,
+        "digest": published.digest,
+        "tags": list(published.tags),
+        "unchangedTags": list(published.skipped),
+        "attempts": published.attempts,
+        "credentialSource": published.credential,
+        "error": published.error,
+        "seconds": round(published.seconds, 3),
+    }
+
+
 def _size(path: Path) -> int | None:
     try:
         return path.stat().st_size
@@ -96,16 +113,3 @@ def _size(path: Path) -> int | None:
 def dumps(data: dict[str, Any]) -> str:
     """JSON text with every known secret removed: the one way a result leaves the process."""
     return secrets.redact(json.dumps(data, indent=2, sort_keys=False)) + "\n"
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a reader sees the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

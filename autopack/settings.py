@@ -56,6 +56,13 @@ class Settings:
     pull: bool = False
     network: str | None = None
     build_number: str | None = None
+    # push
+    destinations: tuple[str, ...] = ()
+    preflight: bool = True
+    push_jobs: int | None = None
+    push_retries: int = 3
+    immutable_tags: str | None = None
+    registry_auth_file: Path | None = None
     # output
     log_dir: Path | None = None
     result_file: Path | None = None
@@ -108,6 +115,8 @@ def _kind(name: str) -> type:
     annotation = str(_FIELDS[name].type)
     if annotation == "bool":
         return bool
+    if annotation.startswith("int"):
+        return int
     if annotation.startswith("tuple"):
         return tuple
     if annotation.startswith("Mapping"):
@@ -131,6 +140,11 @@ def _coerce(name: str, value: Any) -> Any:
         return value
     if kind is Path:
         return Path(value)
+    if kind is int:
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise UsageError(f"setting '{name}' must be a whole number, not {value!r}", f"fix '{name}'") from None
     return str(value)
 
 

@@ -13,6 +13,7 @@ from autopack.settings import parse_pairs
 
 MAVEN = "Maven"
 IMAGE = "Image"
+PUSH = "Push"
 
 EXAMPLES = """\
 Examples:
@@ -28,6 +29,8 @@ Examples:
   Maven: autopack build -P prod -D revision=1.4.0 --skip-tests --offline -s ci-settings.xml --maven-arg=-U
 
   Image: autopack build -f docker/Dockerfile --image registry.example.com/team/orders --build-arg JAVA_OPTS=-Xmx256m --target runtime
+
+  Push: autopack build --push registry-a.example.com/team/orders --push registry-b.example.com/team/orders --immutable-tags '\\d+\\.\\d+\\.\\d+'
 
   Output: autopack build --json > result.json   |   autopack build --plain --result-file out/result.json -v
 """
@@ -64,6 +67,13 @@ def build(
     pull: Annotated[Optional[bool], typer.Option("--pull/--no-pull", help="Always try to pull newer base images.", rich_help_panel=IMAGE, show_default=False)] = None,
     network: Annotated[Optional[str], typer.Option("--network", metavar="MODE", help="Network mode for RUN steps (e.g. host, none).", rich_help_panel=IMAGE)] = None,
     build_number: Annotated[Optional[str], typer.Option("--build-number", metavar="N", help="The CI build number for {build} (default: $CI_PIPELINE_IID or $BUILD_NUMBER).", rich_help_panel=IMAGE)] = None,
+    # push
+    push: Annotated[Optional[list[str]], typer.Option("--push", metavar="DEST", help="Push every tag to registry[:port]/repository (repeatable); alone, to $CI_REGISTRY_IMAGE.", rich_help_panel=PUSH)] = None,
+    preflight: Annotated[Optional[bool], typer.Option("--preflight/--no-preflight", help="Check before Maven runs that every destination grants push (default: on).", rich_help_panel=PUSH, show_default=False)] = None,
+    push_jobs: Annotated[Optional[int], typer.Option("--push-jobs", metavar="N", min=1, max=8, help="Destinations pushed at once (default: all of them, at most 8).", rich_help_panel=PUSH)] = None,
+    push_retries: Annotated[Optional[int], typer.Option("--push-retries", metavar="N", min=0, max=10, help="Retries of a transient push failure per destination (default: 3).", rich_help_panel=PUSH)] = None,
+    immutable_tags: Annotated[Optional[str], typer.Option("--immutable-tags", metavar="REGEX", help="Tags that may never change once pushed, e.g. '\\d+\\.\\d+\\.\\d+'.", rich_help_panel=PUSH)] = None,
+    registry_auth_file: Annotated[Optional[Path], typer.Option("--registry-auth-file", metavar="FILE", help="Registry logins in Docker config.json form, tried first.", rich_help_panel=PUSH)] = None,
     # output
     json_out: o.Json = False,
     result_file: o.ResultFile = None,
@@ -104,6 +114,12 @@ def build(
             "pull": pull,
             "network": network,
             "build_number": build_number,
+            "destinations": tuple(push or ()),
+            "preflight": preflight,
+            "push_jobs": push_jobs,
+            "push_retries": push_retries,
+            "immutable_tags": immutable_tags,
+            "registry_auth_file": registry_auth_file,
             "log_dir": log_dir,
             "result_file": result_file,
         },

@@ -13,6 +13,7 @@ import typer
 
 from autopack import result, secrets, settings as settings_module
 from autopack.error_handler import error_handler
+from autopack.files import write_atomically
 from autopack.errors import UsageError
 from autopack.result import Record
 from autopack.settings import Settings
@@ -97,7 +98,7 @@ def run_command(
         renderer.summary(data)
     text = result.dumps(data)
     if result_file:
-        result.write_atomically(result_file, text)
+        write_atomically(result_file, text)
     if json_out:
         sys.stdout.write(text)
         sys.stdout.flush()

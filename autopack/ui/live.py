@@ -9,6 +9,7 @@ from typing import IO, Any
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.progress_bar import ProgressBar
 from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
@@ -36,6 +37,9 @@ class LiveRenderer:
         self.console = Console(file=stream, highlight=False)
         self.verbosity = verbosity
         self.rows = {name: _Row(title) for name, title in stages.items()}
+        # destination → layer → (state, current bytes, total bytes), drawn under the push row
+        self.layers: dict[str, dict[str, tuple[str, int, int]]] = {}
+        self.verified: dict[str, str] = {}
         self.live = Live(console=self.console, refresh_per_second=8, transient=False, get_renderable=self._render)
         self._lock = threading.Lock()
 
@@ -55,6 +59,11 @@ class LiveRenderer:
                 row.state, row.seconds = event.status, event.seconds
                 if event.summary:
                     row.message = event.summary
+            elif isinstance(event, Progress) and "layer" in event.facts:
+                f = event.facts
+                self.layers.setdefault(str(f["destination"]), {})[str(f["layer"])] = (str(f["state"]), int(f.get("current") or 0), int(f.get("total") or 0))
+            elif isinstance(event, Progress) and event.facts.get("state") == "verified":
+                self.verified[str(event.facts["destination"])] = secrets.redact(event.message)
             elif isinstance(event, Progress) and row:
                 row.message = secrets.redact(event.message)
             elif isinstance(event, LogLine) and self._shows(event):
@@ -83,7 +92,24 @@ class LiveRenderer:
                 icon = _ICONS.get(row.state, _ICONS["pending"])
                 elapsed = f"{row.seconds:.1f}s" if row.state != "pending" else ""
             table.add_row(icon, row.title, Text(row.message, style="dim" if row.state != "running" else ""), elapsed)
+            if row.title == "Push" and row.state == "running":
+                for destination, layers in self.layers.items():
+                    table.add_row("", "", self._destination_block(destination, layers), "")
         return table
+
+    def _destination_block(self, destination: str, layers: dict[str, tuple[str, int, int]]) -> Table:
+        block = Table.grid(padding=(0, 1))
+        block.add_column(no_wrap=True)
+        block.add_column(width=24)
+        block.add_column(no_wrap=True, style="dim")
+        done = sum(1 for state, _, _ in layers.values() if state in ("done", "exists", "mounted"))
+        block.add_row(Text(destination, style="bold"), Text(self.verified.get(destination, f"{done}/{len(layers)} layers")), "")
+        for layer, (state, current, total) in layers.items():
+            finished = state in ("done", "exists", "mounted")
+            bar = ProgressBar(total=float(total or 1), completed=float(total or 1) if finished else float(current), width=24)
+            size = f"{current / 1e6:.1f}/{total / 1e6:.1f} MB" if total and not finished else ""
+            block.add_row(Text(f"  {layer[:12]}"), bar, Text(f"{state} {size}".strip()))
+        return block
 
     def summary(self, data: dict[str, Any]) -> None:
         grid = Table.grid(padding=(0, 2))

@@ -17,7 +17,7 @@ class PlainRenderer:
     def __init__(self, stream: IO[str], verbosity: str = "normal") -> None:
         self.stream = stream
         self.verbosity = verbosity
-        self._last_progress: dict[str, str] = {}
+        self._last_progress: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
 
     def __enter__(self) -> PlainRenderer:
@@ -41,12 +41,16 @@ class PlainRenderer:
             return None
         if isinstance(event, StageStarted):
             return f"--- {event.title} ---"
+        if isinstance(event, StageFinished) and event.status == "skipped":
+            return f"skipped: {event.summary}" if event.summary else None
         if isinstance(event, StageFinished):
             return f"{event.status} in {event.seconds:.1f}s" + (f": {event.summary}" if event.summary else "")
         if isinstance(event, Progress):
-            if self._last_progress.get(event.stage) == event.message:
+            # One line per change of each thing (a stage, or one layer of one destination).
+            key = (event.stage, str(event.facts.get("key", "")))
+            if self._last_progress.get(key) == event.message:
                 return None
-            self._last_progress[event.stage] = event.message
+            self._last_progress[key] = event.message
             return event.message
         return None
 

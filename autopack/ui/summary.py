@@ -23,6 +23,14 @@ def rows(data: dict[str, Any]) -> list[tuple[str, str]]:
             out.append(("tag", tag))
     if not data.get("images") and data.get("plannedReferences") and data["status"] != "ok":
         out.append(("planned", ", ".join(data["plannedReferences"])))
+    for d in data.get("destinations", []):
+        digest = (d["digest"] or "").removeprefix("sha256:")[:12]
+        detail = f"{d['status']} {digest}".strip() + (f" ({d['attempts']} attempts)" if d["attempts"] > len(d["tags"]) else "")
+        if d["unchangedTags"]:
+            detail += f", unchanged: {', '.join(d['unchangedTags'])}"
+        if d["error"]:
+            detail += f" — {d['error']}"
+        out.append(("push", f"{d['destination']}: {detail}"))
     if data.get("stages"):
         out.append(("stages", "  ".join(f"{s['name']} {s['seconds']:.1f}s" + ("" if s["status"] == "ok" else f" ({s['status']})") for s in data["stages"])))
     for name, path in data.get("logs", {}).items():

@@ -26,7 +26,7 @@ def expand(location: str, gitlab_url: str | None) -> tuple[str, str | None]:
     body = location[len(PREFIX) :].strip("/")
     path, _, ref = body.partition("@")
     path = path.removesuffix(".git")
-    if not _PROJECT_PATH.match(path):
+    if not _PROJECT_PATH.match(path) or {".", ".."} & set(path.split("/")):
         raise UsageError(f"'{location}' is not a GitLab project path", "write gitlab:group/project or gitlab:group/subgroup/project[@ref]")
     if not gitlab_url:
         raise UsageError(f"'{location}' needs the GitLab server", "pass --gitlab-url https://gitlab.example.com or set GITLAB_URL (CI_SERVER_URL in GitLab CI)")

@@ -1,0 +1,245 @@
+"""Publishing: every tag of the image to every destination, destinations in parallel.
+
+Before the build (``preflight``): each destination's credential is resolved and the
+registry is asked whether it grants push, so a refusal costs seconds, not a build. After
+it (``publish``): one thread per destination tags and pushes through the Engine API,
+checking every line of the push stream, retrying transient failures with backoff, then
+asks the registry for each tag's manifest digest and checks it against what the push
+reported — and that every destination holds the same digest.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+import docker.errors
+import tenacity
+
+from autopack import credentials, tags
+from autopack.credentials import RegistryAuth
+from autopack.errors import PushError, UsageError
+from autopack.events import Emit, LogLine, Progress
+from autopack.registry import RegistryClient, Transient, wait_for
+
+STAGE = "push"
+MAX_JOBS = 8
+_FATAL = re.compile(r"unauthorized|authentication required|denied|forbidden|\b40[13]\b|manifest invalid|name unknown", re.IGNORECASE)
+_TRANSIENT = re.compile(r"\b5\d\d\b|\b429\b|too ?many ?requests|connection reset|broken pipe|timeout|timed out|\beof\b|connection refused|server misbehaving", re.IGNORECASE)
+_LAYER_STATES = {"Preparing": "waiting", "Waiting": "waiting", "Pushing": "pushing", "Pushed": "done", "Layer already exists": "exists"}
+
+
+@dataclass(frozen=True)
+class Destination:
+    registry: str
+    repository: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.registry}/{self.repository}"
+
+
+@dataclass
+class Published:
+    """What happened at one destination; filled in as its push goes."""
+
+    destination: Destination
+    credential: str | None = None
+    status: str = "pending"
+    digest: str | None = None
+    tags: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    attempts: int = 0
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def parse_destination(text: str) -> Destination:
+    """``registry[:port]/repository`` — the registry part is required, never guessed."""
+    name = text.strip().rstrip("/")
+    registry, _, repository = name.partition("/")
+    if not repository or not ("." in registry or ":" in registry or registry == "localhost"):
+        raise UsageError(f"push destination '{text}' names no registry", "write it as registry[:port]/repository, e.g. registry.example.com/team/app")
+    tags.validate_reference(f"{name}:probe")
+    return Destination(registry, repository)
+
+
+def preflight(destinations: Sequence[Destination], auth_file: Path | None, retries: int, emit: Emit) -> dict[Destination, RegistryAuth | None]:
+    """Resolve each destination's credential and check that the registry grants push."""
+    auths: dict[Destination, RegistryAuth | None] = {}
+    for destination in destinations:
+        auth = credentials.resolve(destination.registry, auth_file)
+        auths[destination] = auth
+        emit(LogLine(STAGE, f"{destination.name}: credential from {auth.origin if auth else 'nowhere (anonymous)'}", "info"))
+    failures: list[PushError] = []
+
+    def check(destination: Destination) -> None:
+        try:
+            RegistryClient(destination.registry, auths[destination], retries).check_push(destination.repository)
+            emit(LogLine(STAGE, f"{destination.name}: push granted", "info"))
+        except PushError as e:
+            failures.append(e)
+            emit(LogLine(STAGE, f"{destination.name}: {e.message}", "error"))
+
+    with ThreadPoolExecutor(max_workers=min(len(destinations), MAX_JOBS) or 1) as pool:
+        list(pool.map(check, destinations))
+    if failures:
+        first = failures[0]
+        more = f" (and {len(failures) - 1} more destination(s))" if len(failures) > 1 else ""
+        raise PushError(f"pre-flight: {first.message}{more}", first.hint)
+    return auths
+
+
+def publish(
+    image_id: str,
+    image_tags: Sequence[str],
+    destinations: Sequence[Destination],
+    auths: Mapping[Destination, RegistryAuth | None],
+    *,
+    jobs: int,
+    retries: int,
+    immutable: re.Pattern[str] | None,
+    emit: Emit,
+) -> list[Published]:
+    """Push ``image_tags`` of ``image_id`` to every destination; raises ``PushError`` after
+    all have finished if any failed. The returned list (also on the error) says what each did."""
+    results = [Published(d, credential=(auths.get(d).origin if auths.get(d) else None)) for d in destinations]
+    workers = max(1, min(jobs or len(destinations), MAX_JOBS))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda r: _publish_one(r, image_id, image_tags, auths.get(r.destination), retries, immutable, emit), results))
+    digests = {r.digest for r in results if r.status == "ok"}
+    if len(digests) > 1:
+        for r in results:
+            if r.status == "ok":
+                r.status, r.error = "failed", f"digest differs between destinations: {sorted(digests)}"
+    failed = [r for r in results if r.status != "ok"]
+    if failed:
+        raise PublishFailed(results, PushError(
+            f"push failed for {', '.join(r.destination.name for r in failed)}: {failed[0].error}",
+            "the summary and result file give each destination's status",
+        ))
+    return results
+
+
+class PublishFailed(Exception):
+    """Carries the per-destination results alongside the error the run ends with."""
+
+    def __init__(self, results: list[Published], error: PushError) -> None:
+        super().__init__(error.message)
+        self.results = results
+        self.error = error
+
+
+def _publish_one(result: Published, image_id: str, image_tags: Sequence[str], auth: RegistryAuth | None, retries: int, immutable: re.Pattern[str] | None, emit: Emit) -> None:
+    started = time.monotonic()
+    destination = result.destination
+    try:
+        engine = docker.APIClient(**docker.utils.kwargs_from_env(), version="auto", timeout=3600)
+        registry = RegistryClient(destination.registry, auth, retries)
+        for tag in image_tags:
+            if immutable and immutable.fullmatch(tag) and _already_there(registry, destination, tag, image_id, result, emit):
+                continue
+            engine.tag(image_id, destination.name, tag, force=True)
+            result.digest = _push_with_retries(engine, destination, tag, auth, retries, result, emit)
+            result.tags.append(tag)
+        for tag in result.tags + result.skipped:
+            held = registry.manifest_digest(destination.repository, tag)
+            if held != result.digest:
+                raise PushError(f"{destination.name}:{tag} holds {held}, not the pushed {result.digest}", "another push may have raced this one")
+        result.status = "ok"
+        emit(Progress(STAGE, f"{destination.name}: {result.digest}", {"destination": destination.name, "key": destination.name, "state": "verified"}))
+    except PushError as e:
+        result.status, result.error = "failed", e.message
+        emit(LogLine(STAGE, f"{destination.name}: {e.message}", "error"))
+    except docker.errors.DockerException as e:
+        result.status, result.error = "failed", f"the engine failed: {str(e).splitlines()[0][:300]}"
+        emit(LogLine(STAGE, f"{destination.name}: {result.error}", "error"))
+    finally:
+        result.seconds = time.monotonic() - started
+
+
+def _already_there(registry: RegistryClient, destination: Destination, tag: str, image_id: str, result: Published, emit: Emit) -> bool:
+    """An immutable tag may be pushed only where it is absent; holding this very image
+    (same config digest = same image id) it is a no-op, holding another it is refused."""
+    held = registry.manifest(destination.repository, tag)
+    if held is None:
+        return False
+    if held.config_digest == image_id:
+        result.skipped.append(tag)
+        result.digest = held.digest
+        emit(LogLine(STAGE, f"{destination.name}:{tag} already holds this image; not pushed again", "info"))
+        return True
+    raise PushError(f"{destination.name}:{tag} already exists with other content and matches --immutable-tags", "bump the version, or push under another tag")
+
+
+def _push_with_retries(engine: docker.APIClient, destination: Destination, tag: str, auth: RegistryAuth | None, retries: int, result: Published, emit: Emit) -> str:
+    auth_config = {"username": auth.username, "password": auth.password, "serveraddress": destination.registry} if auth else None
+    retrying = tenacity.Retrying(stop=tenacity.stop_after_attempt(retries + 1), wait=wait_for, retry=tenacity.retry_if_exception_type(Transient), reraise=True)
+    tries = 0
+    try:
+        for attempt in retrying:
+            with attempt:
+                tries += 1
+                result.attempts += 1
+                if tries > 1:
+                    emit(LogLine(STAGE, f"{destination.name}:{tag}: attempt {tries} of {retries + 1}", "warning"))
+                return _push_once(engine, destination, tag, auth_config, emit)
+    except Transient as e:
+        raise PushError(f"{destination.name}:{tag} failed after {tries} attempts: {e}", "raise --push-retries, or check the registry") from None
+    raise AssertionError("unreachable")
+
+
+def _push_once(engine: docker.APIClient, destination: Destination, tag: str, auth_config: dict | None, emit: Emit) -> str:
+    digest = ""
+    watcher = _LayerWatcher(destination.name, emit)
+    for chunk in engine.push(destination.name, tag, stream=True, decode=True, auth_config=auth_config):
+        if "error" in chunk or "errorDetail" in chunk:
+            message = ((chunk.get("errorDetail") or {}).get("message") or chunk.get("error") or "unknown error").strip()
+            if _TRANSIENT.search(message) and not _FATAL.search(message):
+                raise Transient(message)
+            origin_hint = "check the credential (see the pre-flight line above)" if _FATAL.search(message) else "see the registry's log"
+            raise PushError(f"{destination.name}:{tag}: {message}", origin_hint)
+        if aux := chunk.get("aux"):
+            digest = aux.get("Digest", digest)
+        watcher(chunk)
+    if not digest:
+        raise Transient(f"the push of {destination.name}:{tag} ended without a digest")
+    return digest
+
+
+class _LayerWatcher:
+    """Per-layer state from the push stream, as Progress events: one per state change, and
+    byte counts no more than a few times a second."""
+
+    def __init__(self, destination: str, emit: Emit) -> None:
+        self.destination = destination
+        self.emit = emit
+        self.last: dict[str, tuple[str, float]] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, chunk: Mapping) -> None:
+        layer, status = chunk.get("id"), chunk.get("status") or ""
+        if not layer or len(layer) < 8:
+            return
+        state = _LAYER_STATES.get(status) or ("mounted" if status.startswith("Mounted from") else "retrying" if status.startswith("Retrying") else None)
+        if state is None:
+            return
+        detail = chunk.get("progressDetail") or {}
+        now = time.monotonic()
+        previous, when = self.last.get(layer, ("", 0.0))
+        if state == previous and (state != "pushing" or now - when < 0.25):
+            return
+        self.last[layer] = (state, now)
+        self.emit(
+            Progress(
+                STAGE,
+                f"{self.destination} {layer}: {state}",
+                {"destination": self.destination, "layer": layer, "state": state, "current": detail.get("current", 0), "total": detail.get("total", 0), "key": f"{self.destination} {layer}"},
+            )
+        )

@@ -71,6 +71,8 @@ def entry(key: str, timeout: float = LOCK_TIMEOUT) -> Iterator[Entry]:
         found = Entry(path)
         if path.exists() and not found.complete:
             found.discard()  # an earlier run died half-way: never trust what it left
+        for leftover in path.parent.glob(f".{path.name}.*"):
+            shutil.rmtree(leftover, ignore_errors=True)  # a staging dir of a killed run; we hold the lock
         yield found
 
 

@@ -9,7 +9,9 @@ work tree, and leaves the cache alone. Credentials and the environment are in ``
 
 from __future__ import annotations
 
+import logging
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,13 +19,18 @@ import git
 
 from autopack import cache, secrets
 from autopack.errors import SourceError
-from autopack.events import Emit, LogLine, Progress
+from autopack.events import Emit, LogLine
 from autopack.vcs import git_auth, safety
+from autopack.vcs.git_progress import GitProgress
 from autopack.vcs.base import Checkout, Login, SourceSpec, project_path
 
 _HEX = re.compile(r"[0-9a-f]{4,64}")
 _FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _REVIEW_REF = re.compile(r"refs/(merge-requests|pull)/(\d+)/head")
+
+# GitPython logs a failed fetch's stderr as a warning; without a handler Python would print
+# it on stderr, past the renderers. The error reaches the user as a SourceError instead.
+logging.getLogger("git").addHandler(logging.NullHandler())
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,7 @@ def checkout(spec: SourceSpec, dest: Path, emit: Emit) -> Checkout:
             target = _shallow(spec.ref, url, login, dest, emit)
             if target is not None:
                 return _result(spec, url, dest, target, "shallow", emit)
-            emit(LogLine("source", f"'{spec.ref}' looks like a short commit, which only a full history can resolve: using the mirror", "info"))
+            emit(LogLine("source", f"'{spec.ref}' cannot be fetched alone: using the cached mirror", "info"))
         with cache.entry(key) as entry:  # held while fetching and while cloning from the mirror
             how = _update_mirror(entry, url, login, spec.ref is None, emit)
             mirror = _open(entry.path)
@@ -73,7 +80,7 @@ def _update_mirror(entry: cache.Entry, url: str, login: Login | None, want_head:
         try:
             mirror = _open(entry.path)
             with mirror.git.custom_environment(**git_auth.environment(login)):
-                mirror.remotes.origin.fetch(progress=_Progress(emit), prune=True)
+                mirror.remotes.origin.fetch(progress=GitProgress(emit), prune=True)
                 if want_head:
                     _follow_remote_head(mirror)
             return "fetch"
@@ -85,7 +92,7 @@ def _update_mirror(entry: cache.Entry, url: str, login: Login | None, want_head:
             entry.discard()
     emit(LogLine("source", f"cloning mirror of {url}", "info"))
     with cache.staging(entry.path) as tmp:
-        progress = _Progress(emit)
+        progress = GitProgress(emit)
         try:
             git.Repo.clone_from(url, tmp, progress=progress, env=git_auth.environment(login), mirror=True)
         except git.GitCommandError as e:
@@ -162,8 +169,9 @@ def _work_tree(mirror: Path, dest: Path, url: str, sha: str) -> None:
 
 
 def _shallow(ref: str | None, url: str, login: Login | None, dest: Path, emit: Emit) -> _Target | None:
-    """Fetch ``ref`` alone, at depth 1, into ``dest``. None when ``ref`` is a short sha,
-    which a server cannot be asked for."""
+    """Fetch ``ref`` alone, at depth 1, straight into ``dest`` (no temporary repository to
+    copy from and discard). None, with ``dest`` left empty, when ``ref`` is a short sha
+    (which a server cannot be asked for) or a commit that the server will not send alone."""
     emit(LogLine("source", f"shallow fetch of {ref or 'the default branch'} from {url}", "info"))
     network = git_auth.environment(login)
     if ref is not None and _FULL_SHA.fullmatch(ref):
@@ -193,10 +201,13 @@ def _shallow(ref: str | None, url: str, login: Login | None, dest: Path, emit: E
     origin = repo.create_remote("origin", url)
     try:
         with repo.git.custom_environment(**network):
-            origin.fetch(want, progress=_Progress(emit), depth=1, no_tags=True)
+            origin.fetch(want, progress=GitProgress(emit), depth=1, no_tags=True)
     except git.GitCommandError as e:
         if target.branch is None and not git_auth.is_remote_failure(e):
-            raise _unknown_ref(want, url) from e
+            # A server may refuse a commit that no ref names (uploadpack.allowAnySHA1InWant
+            # off, protocol v0): the mirror has the full history and can tell.
+            _empty(dest)
+            return None
         raise git_auth.translate(e, url, login, "fetching") from e
     sha = repo.git.rev_parse("--verify", "FETCH_HEAD^{commit}")
     repo.git.checkout("--detach", sha)
@@ -235,30 +246,9 @@ def _remove_stale_locks(repo: Path) -> None:
         lock.unlink(missing_ok=True)
 
 
-class _Progress(git.RemoteProgress):
-    """git's progress lines as ``Progress`` events, at most one per percent."""
-
-    _PHASES = {
-        git.RemoteProgress.COUNTING: "counting objects",
-        git.RemoteProgress.COMPRESSING: "compressing objects",
-        git.RemoteProgress.RECEIVING: "receiving objects",
-        git.RemoteProgress.RESOLVING: "resolving deltas",
-        git.RemoteProgress.WRITING: "writing objects",
-        git.RemoteProgress.FINDING_SOURCES: "finding sources",
-        git.RemoteProgress.CHECKING_OUT: "checking out files",
-    }
-
-    def __init__(self, emit: Emit) -> None:
-        super().__init__()
-        self._emit = emit
-        self._last: tuple[int, int] | None = None
-
-    def update(self, op_code: int, cur_count, max_count=None, message: str = "") -> None:
-        phase = self._PHASES.get(op_code & self.OP_MASK, "transferring")
-        current, total = int(cur_count or 0), int(max_count or 0) or None
-        step = (op_code & self.OP_MASK, current * 100 // total if total else current)
-        if step == self._last and not op_code & self.END:
-            return
-        self._last = step
-        text = f"{phase} {current}/{total}" if total else f"{phase} {current}"
-        self._emit(Progress("source", text, {"phase": phase, "current": current, "total": total}))
+def _empty(directory: Path) -> None:
+    for child in directory.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()

@@ -95,7 +95,8 @@ def environment(login: Login | None = None, environ: Mapping[str, str] | None = 
         # nor be replaced or erased ("credential reject") when ours is refused.
         pairs += [("credential.helper", ""), ("http.extraHeader", f"Authorization: Basic {token}")]
     # Keep whatever GIT_CONFIG_* the user passes, and number ours after theirs.
-    first = int(environ.get("GIT_CONFIG_COUNT", "0") or 0)
+    count = environ.get("GIT_CONFIG_COUNT", "")
+    first = int(count) if count.isdigit() else 0
     for index, (key, value) in enumerate(pairs, start=first):
         env[f"GIT_CONFIG_KEY_{index}"] = key
         env[f"GIT_CONFIG_VALUE_{index}"] = value

@@ -61,10 +61,17 @@ def checkout(spec: SourceSpec, dest: Path, emit: Emit) -> Checkout:
             try:
                 if how == "switch":
                     emit(LogLine("source", f"switching cached working copy to {shown}", "info"))
-                    client.clean(wc)  # first, so that local changes cannot conflict with the switch
-                    client.switch(wc, url, number)
-                    client.clean(wc)
-                else:
+                    try:
+                        client.clean(wc)  # first, so that local changes cannot conflict with the switch
+                        client.switch(wc, url, number)
+                        client.clean(wc)
+                    except SvnFailure as e:
+                        if _server_said_no(e):
+                            raise
+                        # The working copy itself is broken (not the server's answer): start over.
+                        emit(LogLine("source", f"the cached working copy could not be switched ({secrets.redact(str(e))}); checking out afresh", "warning"))
+                        how = "checkout"
+                if how == "checkout":
                     emit(LogLine("source", f"svn checkout of {shown} into the cache", "info"))
                     entry.discard()
                     entry.path.mkdir(parents=True)
@@ -161,6 +168,11 @@ def _backend():
     from autopack.vcs import svn_cli
 
     return svn_cli.Client
+
+
+def _server_said_no(e: SvnFailure) -> bool:
+    codes = {code for code, _ in e.errors}
+    return e.login_refused or bool(codes & (_AUTH | _NO_REVISION | _NO_PATH | _UNREACHABLE))
 
 
 def _source_error(e: SvnFailure, shown: str, login: Login | None) -> SourceError:

@@ -97,11 +97,13 @@ class Client:
 
     def checkout(self, url: str, revision: int, path: Path) -> None:
         counter = FileCounter(self.emit)
+        counter.root = path
         self._run("checkout", f"{url}@{revision}", str(path), url=url, counter=counter)
         counter.report()
 
     def switch(self, path: Path, url: str, revision: int) -> None:
         counter = FileCounter(self.emit)
+        counter.root = path
         self._run("switch", "--ignore-ancestry", f"{url}@{revision}", str(path), url=url, counter=counter)
         counter.report()
 

@@ -62,6 +62,7 @@ class FileCounter:
 
     def __init__(self, emit: Emit, interval: float = 0.2) -> None:
         self.emit, self.interval, self.count, self._last = emit, interval, 0, 0.0
+        self.root: Path | None = None  # the working copy: paths are shown relative to it
 
     def add(self, path: str) -> None:
         self.count += 1
@@ -71,6 +72,8 @@ class FileCounter:
             self.report(path)
 
     def report(self, path: str = "") -> None:
+        if path and self.root is not None and Path(path).is_relative_to(self.root):
+            path = Path(path).relative_to(self.root).as_posix()
         self.emit(Progress("source", f"svn: {self.count} files added/updated", {"files": self.count, "path": path}))
 
 

@@ -71,11 +71,13 @@ class Client:
 
     def checkout(self, url: str, revision: int, path: Path) -> None:
         rev = _revision(str(revision))
+        self.counter.root = path
         self._call(self.client.checkout, url, str(path), recurse=True, revision=rev, peg_revision=rev)
         self.counter.report()
 
     def switch(self, path: Path, url: str, revision: int) -> None:
         rev = _revision(str(revision))
+        self.counter.root = path
         self._call(self.client.switch, str(path), url, recurse=True, revision=rev, peg_revision=rev, ignore_ancestry=True)
         self.counter.report()
 

@@ -76,6 +76,8 @@ def resolve(
         elif scheme and scheme not in SCHEMES:
             known = ", ".join(f"{s}://" for s in SCHEMES) + ", gitlab:group/project, or a local path"
             raise UsageError(f"unsupported source '{location}'", f"use one of {known}")
+        elif not kind and scheme in ("http", "https") and urlsplit(location).path.rstrip("/").endswith(".git"):
+            kind = "git"
         elif not kind:
             kind = SCHEMES.get(scheme) or _detect(location, scheme, environ, gitlab_url, login, emit)
     if kind == "git" and branch and not ref:

@@ -24,7 +24,7 @@ from autopack.events import LogLine, Progress
 from autopack.vcs import git as git_backend
 from autopack.vcs import git_auth
 from autopack.vcs.base import Checkout, Login, SourceSpec
-from tests.vcs.conftest import GitRemote, pom_version, run_git
+from tests.servers.git_fixtures import GitRemote, pom_version, run_git
 
 _ENV_LOGINS = ("AUTOPACK_GIT_USER", "AUTOPACK_GIT_PASSWORD", "AUTOPACK_GIT_TOKEN", "GITLAB_TOKEN", "CI_JOB_TOKEN", "GITLAB_URL", "CI_SERVER_URL")
 

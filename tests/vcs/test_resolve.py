@@ -23,6 +23,7 @@ def resolve(location, environ=None, **options):
         ("git@gitlab.example.com:group/sub/project.git", "git", "git@gitlab.example.com:group/sub/project.git"),
         ("git://example.com/project.git", "git", "git://example.com/project.git"),
         ("git+https://example.com/group/project", "git", "https://example.com/group/project"),
+        ("https://gitlab.example.com/group/sub/project.git", "git", "https://gitlab.example.com/group/sub/project.git"),
         ("svn://svn.example.com/repo/trunk", "svn", "svn://svn.example.com/repo/trunk"),
         ("svn+ssh://svn.example.com/repo/trunk", "svn", "svn+ssh://svn.example.com/repo/trunk"),
         ("svn+https://svn.example.com/repo/trunk", "svn", "https://svn.example.com/repo/trunk"),
@@ -104,3 +105,12 @@ def test_an_http_url_that_is_neither_fails_with_a_hint(tmp_path):
     with pytest.raises(UsageError) as error:
         resolve("http://127.0.0.1:9/group/project")
     assert "is a git or an svn repository" in error.value.message and "--vcs git or --vcs svn" in error.value.hint
+
+
+def test_an_http_url_without_git_suffix_is_asked_of_the_server(git_remote):
+    url = git_remote.url.removesuffix(".git")
+    environ = {"AUTOPACK_GIT_USER": git_remote.username, "AUTOPACK_GIT_PASSWORD": git_remote.password}
+    spec, events = resolve(url, environ=environ)
+    assert spec.kind == "git"
+    assert [e.text for e in events] == [f"{url} answers as a git server"]
+    assert any(r.path.endswith("/info/refs") and r.auth == "ok" for r in git_remote.server.requests)

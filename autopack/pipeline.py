@@ -90,8 +90,9 @@ def _build(settings: Settings, emit: Emit, record: Record, login: Login | None, 
         engine = Engine()
         destinations = [publish.parse_destination(d) for d in _destinations(settings)]
         immutable = _immutable(settings.immutable_tags)
+        preflight_tries: dict[publish.Destination, int] = {}
         if destinations and settings.preflight:
-            auths = publish.preflight(destinations, settings.registry_auth_file, settings.push_retries, emit)
+            auths = publish.preflight(destinations, settings.registry_auth_file, settings.push_retries, emit, preflight_tries)
         else:
             auths = {d: credentials.resolve(d.registry, settings.registry_auth_file) for d in destinations}
         emit(Progress("plan", f"{project.coordinates} → {', '.join(references)}"))
@@ -137,6 +138,7 @@ def _build(settings: Settings, emit: Emit, record: Record, login: Login | None, 
                 retries=settings.push_retries,
                 immutable=immutable,
                 emit=emit,
+                preflight_tries=preflight_tries,
             )
         except publish.PublishFailed as e:
             record.destinations = e.results
@@ -199,11 +201,25 @@ def _labels(project: Project, checkout: Checkout, started_at: datetime) -> dict[
         "org.opencontainers.image.title": project.artifact_id,
         "org.opencontainers.image.version": project.version,
         "org.opencontainers.image.source": checkout.url,
-        "org.opencontainers.image.created": started_at.isoformat().replace("+00:00", "Z"),
+        "org.opencontainers.image.created": _created(checkout, started_at).isoformat().replace("+00:00", "Z"),
     }
     if checkout.revision:
         labels["org.opencontainers.image.revision"] = checkout.revision
     return labels
+
+
+def _created(checkout: Checkout, started_at: datetime) -> datetime:
+    """``SOURCE_DATE_EPOCH``, else the commit's time, else now: a rebuild of the same commit
+    then carries the same labels, and with a reproducible jar it is the very same image."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), timezone.utc)
+    if checkout.committed_at:
+        try:
+            return datetime.fromisoformat(checkout.committed_at).astimezone(timezone.utc)
+        except ValueError:
+            pass
+    return started_at
 
 
 def _default_image(project: Project) -> str:

@@ -9,9 +9,13 @@ exponential backoff and jitter, honouring ``Retry-After``; 401/403 never are.
 from __future__ import annotations
 
 import base64
+import hashlib
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
 
 import requests
 import tenacity
@@ -19,6 +23,7 @@ import tenacity
 from autopack.credentials import RegistryAuth
 from autopack.errors import PushError
 
+T = TypeVar("T")
 MANIFEST_TYPES = ", ".join(
     (
         "application/vnd.docker.distribution.manifest.v2+json",
@@ -36,6 +41,26 @@ class Transient(Exception):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class _Counting:
+    """A file body for requests that reports bytes sent; ``rewind`` for a resend."""
+
+    def __init__(self, file: BinaryIO, size: int, on_bytes: Callable[[int], None]) -> None:
+        self.file, self.size, self.on_bytes, self.sent = file, size, on_bytes, 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self.file.read(n)
+        self.sent += len(chunk)
+        self.on_bytes(self.sent)
+        return chunk
+
+    def rewind(self) -> None:
+        self.file.seek(0)
+        self.sent = 0
 
 
 @dataclass(frozen=True)
@@ -63,14 +88,15 @@ def wait_for(retry_state: tenacity.RetryCallState) -> float:
 
 
 class RegistryClient:
-    def __init__(self, registry: str, auth: RegistryAuth | None, retries: int = 3, timeout: float = 15) -> None:
+    def __init__(self, registry: str, auth: RegistryAuth | None, retries: int = 3, timeout: float = 15, on_retry: Callable[[str], None] | None = None) -> None:
         self.registry = registry
         self.auth = auth
         self.retries = retries
         self.timeout = timeout
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "autopack"
-        self.attempts = 0
+        self.retried = 0  # transient failures that were tried again
+        self.on_retry = on_retry
         self._base: str | None = None
         self._authorization: str | None = None
 
@@ -102,34 +128,93 @@ class RegistryClient:
             config = None
         return Manifest(response.headers.get("Docker-Content-Digest", ""), config)
 
+    def raw_manifest(self, repository: str, reference: str) -> tuple[bytes, str]:
+        """The manifest's exact bytes and media type: re-uploaded as they are, the digest
+        stays the same everywhere."""
+        response = self._request("GET", f"/v2/{repository}/manifests/{reference}", scope=f"repository:{repository}:pull", headers={"Accept": MANIFEST_TYPES}, ok=(200,))
+        return response.content, response.headers.get("Content-Type", "application/vnd.docker.distribution.manifest.v2+json")
+
+    def put_manifest(self, repository: str, tag: str, body: bytes, media_type: str) -> str:
+        response = self._request("PUT", f"/v2/{repository}/manifests/{tag}", scope=f"repository:{repository}:pull,push", headers={"Content-Type": media_type}, body=body, ok=(201, 200, 202, 401, 403))
+        if response.status_code in (401, 403):
+            raise self._refusal(response, f"push to {self.registry}/{repository}")
+        return response.headers.get("Docker-Content-Digest", "")
+
+    def blob_exists(self, repository: str, digest: str) -> bool:
+        response = self._request("HEAD", f"/v2/{repository}/blobs/{digest}", scope=f"repository:{repository}:pull,push", ok=(200, 404))
+        return response.status_code == 200
+
+    def download_blob(self, repository: str, digest: str, dest: Path) -> None:
+        """Stream a blob to ``dest`` and check it against its digest."""
+        def fetch() -> None:
+            response = self._once("GET", f"/v2/{repository}/blobs/{digest}", f"repository:{repository}:pull", {}, (200,), stream=True)
+            hasher = hashlib.sha256()
+            with open(dest, "wb") as f:
+                for chunk in response.iter_content(1 << 20):
+                    hasher.update(chunk)
+                    f.write(chunk)
+            if f"sha256:{hasher.hexdigest()}" != digest:
+                raise Transient(f"blob {digest[:19]} arrived damaged")
+
+        self._retrying(fetch)
+
+    def upload_blob(self, repository: str, digest: str, source: Path, on_bytes: Callable[[int], None]) -> None:
+        """Open an upload and send the whole blob in one PUT; a failure anywhere starts over
+        with a new upload, since a half-used upload session cannot be trusted."""
+        scope = f"repository:{repository}:pull,push"
+
+        def send() -> None:
+            opened = self._once("POST", f"/v2/{repository}/blobs/uploads/", scope, {}, (202, 401, 403))
+            if opened.status_code != 202:
+                raise self._refusal(opened, f"push to {self.registry}/{repository}")
+            location = opened.headers["Location"]
+            separator = "&" if "?" in location else "?"
+            url = location if location.startswith("http") else self._base_url() + location
+            with open(source, "rb") as f:
+                body = _Counting(f, source.stat().st_size, on_bytes)
+                self._once("PUT", f"{url}{separator}digest={digest}", scope, {"Content-Type": "application/octet-stream"}, (201, 204), body=body)
+
+        self._retrying(send)
+
     def manifest_digest(self, repository: str, reference: str) -> str | None:
         response = self._request("HEAD", f"/v2/{repository}/manifests/{reference}", scope=f"repository:{repository}:pull", headers={"Accept": MANIFEST_TYPES}, ok=(200, 404))
         return response.headers.get("Docker-Content-Digest") if response.status_code == 200 else None
 
     # -- plumbing --------------------------------------------------------------------------
-    def _request(self, method: str, path: str, *, scope: str, headers: dict[str, str] | None = None, ok: tuple[int, ...] = (200, 201, 202, 204, 401, 403, 404)) -> requests.Response:
+    def _request(self, method: str, path: str, *, scope: str, headers: dict[str, str] | None = None, ok: tuple[int, ...] = (200, 201, 202, 204, 401, 403, 404), body: bytes | None = None) -> requests.Response:
+        return self._retrying(lambda: self._once(method, path, scope, headers or {}, ok, body=body))
+
+    def _retrying(self, call: Callable[[], T]) -> T:
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.retries + 1),
             wait=wait_for,
             retry=tenacity.retry_if_exception_type(Transient),
             reraise=True,
+            before_sleep=self._before_retry,
         )
         try:
             for attempt in retrying:
                 with attempt:
-                    self.attempts += 1
-                    return self._once(method, path, scope, headers or {}, ok)
+                    if attempt.retry_state.attempt_number > 1:
+                        self.retried += 1
+                    return call()
         except Transient as e:
-            raise PushError(f"{self.registry} did not answer after {self.retries + 1} tries: {e}", "check that the registry is up and reachable from here") from None
+            raise PushError(f"{self.registry} failed {self.retries + 1} tries: {e}", "check that the registry is up and reachable from here; --push-retries allows more") from None
         raise AssertionError("unreachable")
 
-    def _once(self, method: str, path: str, scope: str, headers: dict[str, str], ok: tuple[int, ...]) -> requests.Response:
+    def _before_retry(self, state: tenacity.RetryCallState) -> None:
+        if self.on_retry and state.outcome is not None:
+            self.on_retry(f"{self.registry}: {state.outcome.exception()}; try {state.attempt_number + 1} of {self.retries + 1} in {state.upcoming_sleep:.1f}s")
+
+    def _once(self, method: str, path: str, scope: str, headers: dict[str, str], ok: tuple[int, ...], body: Any = None, stream: bool = False) -> requests.Response:
         url = path if path.startswith("http") else self._base_url() + path
         if self._authorization:
             headers = {**headers, "Authorization": self._authorization}
-        response = self._send(method, url, headers)
+        response = self._send(method, url, headers, body, stream)
         if response.status_code == 401 and self.auth and self._authenticate(response, scope):
-            response = self._send(method, url, {**headers, "Authorization": self._authorization or ""})
+            if hasattr(body, "rewind"):
+                body.rewind()
+            response = self._send(method, url, {**headers, "Authorization": self._authorization or ""}, body, stream)
         if response.status_code == 429 or response.status_code >= 500:
             retry_after = response.headers.get("Retry-After")
             raise Transient(f"HTTP {response.status_code} for {method} {path}", float(retry_after) if retry_after and retry_after.isdigit() else None)
@@ -137,9 +222,9 @@ class RegistryClient:
             raise PushError(f"{self.registry} answered HTTP {response.status_code} to {method} {path}", "see the registry's log")
         return response
 
-    def _send(self, method: str, url: str, headers: dict[str, str]) -> requests.Response:
+    def _send(self, method: str, url: str, headers: dict[str, str], body: Any = None, stream: bool = False) -> requests.Response:
         try:
-            return self.session.request(method, url, headers=headers, timeout=self.timeout, allow_redirects=True)
+            return self.session.request(method, url, headers=headers, data=body, stream=stream, timeout=self.timeout, allow_redirects=True)
         except (requests.ConnectionError, requests.Timeout) as e:
             raise Transient(f"{type(e).__name__} talking to {self.registry}") from None
 

@@ -97,6 +97,7 @@ def _destination(published: Published) -> dict[str, Any]:
         "tags": list(published.tags),
         "unchangedTags": list(published.skipped),
         "attempts": published.attempts,
+        "preflightAttempts": published.preflight_attempts,
         "credentialSource": published.credential,
         "error": published.error,
         "seconds": round(published.seconds, 3),

@@ -2,18 +2,17 @@
 
 Before the build (``preflight``): each destination's credential is resolved and the
 registry is asked whether it grants push, so a refusal costs seconds, not a build. After
-it (``publish``): one thread per destination tags and pushes through the Engine API,
-checking every line of the push stream, retrying transient failures with backoff, then
-asks the registry for each tag's manifest digest and checks it against what the push
-reported — and that every destination holds the same digest.
+it (``publish``): the engine pushes to one destination, checking every line of the push
+stream and retrying transient failures with backoff; the other destinations receive a copy
+of those exact bytes in parallel; then every registry is asked for each tag's manifest
+digest, which must be the one pushed.
 """
 
 from __future__ import annotations
 
 import re
-import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from autopack import credentials, tags
 from autopack.credentials import RegistryAuth
 from autopack.errors import PushError, UsageError
 from autopack.events import Emit, LogLine, Progress
+from autopack.builders import replicate
 from autopack.registry import RegistryClient, Transient, wait_for
 
 STAGE = "push"
@@ -55,7 +55,8 @@ class Published:
     digest: str | None = None
     tags: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    attempts: int = 0
+    attempts: int = 0  # tries of its most-tried push step: 1 means nothing had to be retried
+    preflight_attempts: int = 0  # tries the pre-flight check took (0: none was made)
     error: str | None = None
     seconds: float = 0.0
 
@@ -70,22 +71,28 @@ def parse_destination(text: str) -> Destination:
     return Destination(registry, repository)
 
 
-def preflight(destinations: Sequence[Destination], auth_file: Path | None, retries: int, emit: Emit) -> dict[Destination, RegistryAuth | None]:
-    """Resolve each destination's credential and check that the registry grants push."""
+def preflight(destinations: Sequence[Destination], auth_file: Path | None, retries: int, emit: Emit, tries: dict[Destination, int] | None = None) -> dict[Destination, RegistryAuth | None]:
+    """Resolve each destination's credential and check that the registry grants push;
+    ``tries`` receives how many tries each check took."""
     auths: dict[Destination, RegistryAuth | None] = {}
+    tries = {} if tries is None else tries
     for destination in destinations:
         auth = credentials.resolve(destination.registry, auth_file)
         auths[destination] = auth
-        emit(LogLine(STAGE, f"{destination.name}: credential from {auth.origin if auth else 'nowhere (anonymous)'}", "info"))
+        emit(LogLine("plan", f"{destination.name}: credential from {auth.origin if auth else 'nowhere (anonymous)'}", "info"))
     failures: list[PushError] = []
 
     def check(destination: Destination) -> None:
         try:
-            RegistryClient(destination.registry, auths[destination], retries).check_push(destination.repository)
-            emit(LogLine(STAGE, f"{destination.name}: push granted", "info"))
+            client = RegistryClient(destination.registry, auths[destination], retries, on_retry=lambda text: emit(LogLine("plan", text, "warning")))
+            try:
+                client.check_push(destination.repository)
+            finally:
+                tries[destination] = 1 + client.retried
+            emit(LogLine("plan", f"{destination.name}: push granted", "info"))
         except PushError as e:
             failures.append(e)
-            emit(LogLine(STAGE, f"{destination.name}: {e.message}", "error"))
+            emit(LogLine("plan", f"{destination.name}: {e.message}", "error"))
 
     with ThreadPoolExecutor(max_workers=min(len(destinations), MAX_JOBS) or 1) as pool:
         list(pool.map(check, destinations))
@@ -106,18 +113,56 @@ def publish(
     retries: int,
     immutable: re.Pattern[str] | None,
     emit: Emit,
+    preflight_tries: Mapping[Destination, int] | None = None,
 ) -> list[Published]:
-    """Push ``image_tags`` of ``image_id`` to every destination; raises ``PushError`` after
-    all have finished if any failed. The returned list (also on the error) says what each did."""
-    results = [Published(d, credential=(auths.get(d).origin if auths.get(d) else None)) for d in destinations]
-    workers = max(1, min(jobs or len(destinations), MAX_JOBS))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda r: _publish_one(r, image_id, image_tags, auths.get(r.destination), retries, immutable, emit), results))
-    digests = {r.digest for r in results if r.status == "ok"}
-    if len(digests) > 1:
-        for r in results:
-            if r.status == "ok":
-                r.status, r.error = "failed", f"digest differs between destinations: {sorted(digests)}"
+    """Push ``image_tags`` of ``image_id`` to every destination and verify them; raises
+    ``PublishFailed`` (carrying every destination's result) after all have finished if any
+    failed.
+
+    The engine pushes to the first destination that takes it (the seed); the others get a
+    copy of what the seed received, in parallel (``replicate``): one compression instead of
+    one per destination, and the same manifest bytes everywhere.
+    """
+    results = [Published(d, credential=(auths[d].origin if auths.get(d) else None), preflight_attempts=(preflight_tries or {}).get(d, 0)) for d in destinations]
+    def warn(text: str) -> None:
+        emit(LogLine(STAGE, text, "warning"))
+
+    clients = {r.destination: RegistryClient(r.destination.registry, auths.get(r.destination), retries, on_retry=warn) for r in results}
+    wanted: dict[Destination, list[str]] = {}
+    for r in results:
+        _guard(r, lambda r=r: wanted.__setitem__(r.destination, _tags_to_push(clients[r.destination], r, image_tags, image_id, immutable, emit)), emit)
+
+    seed, seed_digest = None, ""
+    for r in (r for r in results if r.status == "pending"):
+        started = time.monotonic()
+        _guard(r, lambda r=r: _seed(r, image_id, wanted[r.destination], auths.get(r.destination), retries, emit), emit)
+        r.seconds = time.monotonic() - started
+        if r.status == "pending" and r.digest:
+            seed, seed_digest = r, r.digest
+            break
+
+    others = [r for r in results if r.status == "pending" and r is not seed]
+    if seed is not None and others:
+        with replicate.scratch_dir() as scratch:
+            source = replicate.Source(clients[seed.destination], seed.destination.repository, seed_digest, Path(scratch))
+
+            def copy_one(r: Published) -> None:
+                started = time.monotonic()
+                client = clients[r.destination]
+                _guard(r, lambda: replicate.copy(source, client, r.destination.repository, wanted[r.destination], r.destination.name, emit), emit)
+                r.digest, r.tags = seed_digest, list(wanted[r.destination])
+                r.attempts = 1 + client.retried
+                r.seconds = time.monotonic() - started
+
+            with ThreadPoolExecutor(max_workers=max(1, min(jobs or len(others), MAX_JOBS))) as pool:
+                list(pool.map(copy_one, others))
+
+    for r in results:
+        if r.status == "pending":
+            _guard(r, lambda r=r: _verify(clients[r.destination], r, seed_digest), emit)
+            if r.status == "pending":
+                r.status = "ok"
+                emit(Progress(STAGE, f"{r.destination.name}: {r.digest}", {"destination": r.destination.name, "key": r.destination.name, "state": "verified"}))
     failed = [r for r in results if r.status != "ok"]
     if failed:
         raise PublishFailed(results, PushError(
@@ -136,32 +181,41 @@ class PublishFailed(Exception):
         self.error = error
 
 
-def _publish_one(result: Published, image_id: str, image_tags: Sequence[str], auth: RegistryAuth | None, retries: int, immutable: re.Pattern[str] | None, emit: Emit) -> None:
-    started = time.monotonic()
-    destination = result.destination
+def _guard(result: Published, step: Callable[[], object], emit: Emit) -> None:
+    """Run one destination's step; a failure marks that destination only."""
+    if result.status != "pending":
+        return
     try:
-        engine = docker.APIClient(**docker.utils.kwargs_from_env(), version="auto", timeout=3600)
-        registry = RegistryClient(destination.registry, auth, retries)
-        for tag in image_tags:
-            if immutable and immutable.fullmatch(tag) and _already_there(registry, destination, tag, image_id, result, emit):
-                continue
-            engine.tag(image_id, destination.name, tag, force=True)
-            result.digest = _push_with_retries(engine, destination, tag, auth, retries, result, emit)
-            result.tags.append(tag)
-        for tag in result.tags + result.skipped:
-            held = registry.manifest_digest(destination.repository, tag)
-            if held != result.digest:
-                raise PushError(f"{destination.name}:{tag} holds {held}, not the pushed {result.digest}", "another push may have raced this one")
-        result.status = "ok"
-        emit(Progress(STAGE, f"{destination.name}: {result.digest}", {"destination": destination.name, "key": destination.name, "state": "verified"}))
+        step()
     except PushError as e:
         result.status, result.error = "failed", e.message
-        emit(LogLine(STAGE, f"{destination.name}: {e.message}", "error"))
+        emit(LogLine(STAGE, f"{result.destination.name}: {e.message}", "error"))
     except docker.errors.DockerException as e:
         result.status, result.error = "failed", f"the engine failed: {str(e).splitlines()[0][:300]}"
-        emit(LogLine(STAGE, f"{destination.name}: {result.error}", "error"))
-    finally:
-        result.seconds = time.monotonic() - started
+        emit(LogLine(STAGE, f"{result.destination.name}: {result.error}", "error"))
+
+
+def _tags_to_push(client: RegistryClient, result: Published, image_tags: Sequence[str], image_id: str, immutable: re.Pattern[str] | None, emit: Emit) -> list[str]:
+    return [t for t in image_tags if not (immutable and immutable.fullmatch(t) and _already_there(client, result.destination, t, image_id, result, emit))]
+
+
+def _seed(result: Published, image_id: str, tags_: Sequence[str], auth: RegistryAuth | None, retries: int, emit: Emit) -> None:
+    """Push through the engine to this destination; its digest becomes everyone's."""
+    engine = docker.APIClient(**docker.utils.kwargs_from_env(), version="auto", timeout=3600)
+    for tag in tags_:
+        engine.tag(image_id, result.destination.name, tag, force=True)
+        result.digest = _push_with_retries(engine, result.destination, tag, auth, retries, result, emit)
+        result.tags.append(tag)
+    result.attempts = result.attempts or 1
+
+
+def _verify(client: RegistryClient, result: Published, digest: str) -> None:
+    """Ask the registry what each tag holds now: it must be the digest that was pushed."""
+    for tag in result.tags + result.skipped:
+        held = client.manifest_digest(result.destination.repository, tag)
+        if held != digest:
+            raise PushError(f"{result.destination.name}:{tag} holds {held}, not the pushed {digest}", "another push may have raced this one")
+    result.digest = digest
 
 
 def _already_there(registry: RegistryClient, destination: Destination, tag: str, image_id: str, result: Published, emit: Emit) -> bool:
@@ -186,7 +240,7 @@ def _push_with_retries(engine: docker.APIClient, destination: Destination, tag: 
         for attempt in retrying:
             with attempt:
                 tries += 1
-                result.attempts += 1
+                result.attempts = max(result.attempts, tries)
                 if tries > 1:
                     emit(LogLine(STAGE, f"{destination.name}:{tag}: attempt {tries} of {retries + 1}", "warning"))
                 return _push_once(engine, destination, tag, auth_config, emit)
@@ -221,7 +275,6 @@ class _LayerWatcher:
         self.destination = destination
         self.emit = emit
         self.last: dict[str, tuple[str, float]] = {}
-        self.lock = threading.Lock()
 
     def __call__(self, chunk: Mapping) -> None:
         layer, status = chunk.get("id"), chunk.get("status") or ""

@@ -25,7 +25,7 @@ def rows(data: dict[str, Any]) -> list[tuple[str, str]]:
         out.append(("planned", ", ".join(data["plannedReferences"])))
     for d in data.get("destinations", []):
         digest = (d["digest"] or "").removeprefix("sha256:")[:12]
-        detail = f"{d['status']} {digest}".strip() + (f" ({d['attempts']} attempts)" if d["attempts"] > len(d["tags"]) else "")
+        detail = f"{d['status']} {digest}".strip() + (f" ({d['attempts']} attempts)" if d["attempts"] > 1 else "")
         if d["unchangedTags"]:
             detail += f", unchanged: {', '.join(d['unchangedTags'])}"
         if d["error"]:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from autopack import __version__
-from autopack.commands import build, checkout, login
+from autopack.commands import build, checkout, login, push
 from autopack.pipeline import CI_REGISTRY_IMAGE
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app = typer.Typer(
 )
 app.command(epilog=build.EXAMPLES)(build.build)
 app.command(epilog=checkout.EXAMPLES)(checkout.checkout)
+app.command(epilog=push.EXAMPLES)(push.push)
 app.command(epilog=login.EXAMPLES)(login.login)
 
 

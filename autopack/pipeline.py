@@ -11,7 +11,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from autopack import cache, credentials, tags, vcs
 from autopack.builders import maven, publish
 from autopack.builders.image import Engine, inspect_dockerfile
 from autopack.builders.pom import Project, load_project
+from autopack.credentials import RegistryAuth
 from autopack.errors import MavenError, UsageError
 from autopack.events import Emit, LogLine, Progress, StageFinished, StageStarted
 from autopack.result import Record, StageRecord
@@ -88,13 +89,7 @@ def _build(settings: Settings, emit: Emit, record: Record, login: Login | None, 
             dockerfile_path = project.directory / dockerfile_path
         dockerfile = inspect_dockerfile(project.directory, dockerfile_path)
         engine = Engine()
-        destinations = [publish.parse_destination(d) for d in _destinations(settings)]
-        immutable = _immutable(settings.immutable_tags)
-        preflight_tries: dict[publish.Destination, int] = {}
-        if destinations and settings.preflight:
-            auths = publish.preflight(destinations, settings.registry_auth_file, settings.push_retries, emit, preflight_tries)
-        else:
-            auths = {d: credentials.resolve(d.registry, settings.registry_auth_file) for d in destinations}
+        push_plan = _plan_push(settings, emit)
         emit(Progress("plan", f"{project.coordinates} → {', '.join(references)}"))
 
     with _stage(record, emit, "maven"):
@@ -124,26 +119,66 @@ def _build(settings: Settings, emit: Emit, record: Record, login: Login | None, 
             emit=emit,
         )
 
-    if not destinations:
+    _push(settings, emit, record, push_plan, [tags.split_reference(r)[1] for r in references])
+    return record
+
+
+def push_only(settings: Settings, image: str, emit: Emit, record: Record) -> Record:
+    """``autopack push``: an image already in the engine, to every destination."""
+    with _stage(record, emit, "plan"):
+        repository, tag = tags.split_reference(image)
+        image_tags = list(settings.tags) or [tag or "latest"]
+        for t in image_tags:
+            tags.validate_reference(f"{repository}:{t}")
+        record.image = Engine().existing(image if tag else f"{image}:latest")
+        push_plan = _plan_push(settings, emit)
+        if not push_plan.destinations:
+            raise UsageError("nothing to push to", "give --push registry[:port]/repository (repeatable)")
+    _push(settings, emit, record, push_plan, image_tags)
+    return record
+
+
+@dataclass
+class _PushPlan:
+    destinations: list[publish.Destination]
+    auths: dict[publish.Destination, RegistryAuth | None]
+    immutable: re.Pattern[str] | None
+    preflight_tries: dict[publish.Destination, int]
+
+
+def _plan_push(settings: Settings, emit: Emit) -> _PushPlan:
+    """Destinations, their credentials and — unless --no-preflight — proof of push rights."""
+    destinations = [publish.parse_destination(d) for d in _destinations(settings)]
+    immutable = _immutable(settings.immutable_tags)
+    tries: dict[publish.Destination, int] = {}
+    if destinations and settings.preflight:
+        auths = publish.preflight(destinations, settings.registry_auth_file, settings.push_retries, emit, tries)
+    else:
+        auths = {d: credentials.resolve(d.registry, settings.registry_auth_file) for d in destinations}
+    return _PushPlan(destinations, auths, immutable, tries)
+
+
+def _push(settings: Settings, emit: Emit, record: Record, plan: _PushPlan, image_tags: list[str]) -> None:
+    if not plan.destinations:
         emit(StageFinished("push", "skipped", 0.0, "no --push destination"))
-        return record
+        return
+    assert record.image is not None
     with _stage(record, emit, "push"):
         try:
             record.destinations = publish.publish(
                 record.image.id,
-                [tags.split_reference(r)[1] for r in references],
-                destinations,
-                auths,
-                jobs=settings.push_jobs or len(destinations),
+                image_tags,
+                plan.destinations,
+                plan.auths,
+                jobs=settings.push_jobs or len(plan.destinations),
                 retries=settings.push_retries,
-                immutable=immutable,
+                immutable=plan.immutable,
                 emit=emit,
-                preflight_tries=preflight_tries,
+                preflight_tries=plan.preflight_tries,
             )
         except publish.PublishFailed as e:
             record.destinations = e.results
             raise e.error from None
-    return record
 
 
 def _destinations(settings: Settings) -> list[str]:

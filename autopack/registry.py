@@ -269,6 +269,9 @@ class RegistryClient:
 
     def _refusal(self, response: requests.Response, what: str) -> PushError:
         origin = self.auth.origin if self.auth else "no credential"
+        if response.status_code == 401 and not self.auth:
+            key = re.sub(r"[^A-Z0-9]", "_", self.registry.upper())
+            return PushError(f"{self.registry} wants a login for {what}, and none was found", f"run autopack login {self.registry}, or set AUTOPACK_REGISTRY_USER_{key} and AUTOPACK_REGISTRY_PASSWORD_{key}")
         if response.status_code == 401:
             return PushError(f"{self.registry} refused the login for {what} (credential from {origin})", f"check the user and password, or run: autopack login {self.registry}")
         if response.status_code == 403:

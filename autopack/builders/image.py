@@ -74,6 +74,14 @@ class Engine:
             ) from e
         self.api = self.client.api
 
+    def existing(self, reference: str) -> Image:
+        """An image already in the engine, for pushing it without a build."""
+        try:
+            details = self.api.inspect_image(reference)
+        except docker.errors.ImageNotFound:
+            raise ImageError(f"no image {reference} in the engine", "build it first (autopack build), or check the name with docker images") from None
+        return _image(details, (reference,), 0.0)
+
     def build(
         self,
         dockerfile: Dockerfile,
@@ -123,14 +131,17 @@ class Engine:
         for reference in references:
             repository, tag = tags.split_reference(reference)
             self.api.tag(watcher.image_id, repository, tag, force=True)
-        details = self.api.inspect_image(watcher.image_id)
-        return Image(
-            id=details["Id"],
-            references=tuple(references),
-            labels=(details.get("Config") or {}).get("Labels") or {},
-            size=int(details.get("Size") or 0),
-            seconds=time.monotonic() - started,
-        )
+        return _image(self.api.inspect_image(watcher.image_id), tuple(references), time.monotonic() - started)
+
+
+def _image(details: Mapping, references: tuple[str, ...], seconds: float) -> Image:
+    return Image(
+        id=details["Id"],
+        references=references,
+        labels=(details.get("Config") or {}).get("Labels") or {},
+        size=int(details.get("Size") or 0),
+        seconds=seconds,
+    )
 
 
 class _BuildWatcher:

@@ -13,7 +13,6 @@ from autopack.settings import parse_pairs
 
 MAVEN = "Maven"
 IMAGE = "Image"
-PUSH = "Push"
 
 EXAMPLES = """\
 Examples:
@@ -68,12 +67,12 @@ def build(
     network: Annotated[Optional[str], typer.Option("--network", metavar="MODE", help="Network mode for RUN steps (e.g. host, none).", rich_help_panel=IMAGE)] = None,
     build_number: Annotated[Optional[str], typer.Option("--build-number", metavar="N", help="The CI build number for {build} (default: $CI_PIPELINE_IID or $BUILD_NUMBER).", rich_help_panel=IMAGE)] = None,
     # push
-    push: Annotated[Optional[list[str]], typer.Option("--push", metavar="DEST", help="Push every tag to registry[:port]/repository (repeatable); alone, to $CI_REGISTRY_IMAGE.", rich_help_panel=PUSH)] = None,
-    preflight: Annotated[Optional[bool], typer.Option("--preflight/--no-preflight", help="Check before Maven runs that every destination grants push (default: on).", rich_help_panel=PUSH, show_default=False)] = None,
-    push_jobs: Annotated[Optional[int], typer.Option("--push-jobs", metavar="N", min=1, max=8, help="Destinations pushed at once (default: all of them, at most 8).", rich_help_panel=PUSH)] = None,
-    push_retries: Annotated[Optional[int], typer.Option("--push-retries", metavar="N", min=0, max=10, help="Retries of a transient push failure per destination (default: 3).", rich_help_panel=PUSH)] = None,
-    immutable_tags: Annotated[Optional[str], typer.Option("--immutable-tags", metavar="REGEX", help="Tags that may never change once pushed, e.g. '\\d+\\.\\d+\\.\\d+'.", rich_help_panel=PUSH)] = None,
-    registry_auth_file: Annotated[Optional[Path], typer.Option("--registry-auth-file", metavar="FILE", help="Registry logins in Docker config.json form, tried first.", rich_help_panel=PUSH)] = None,
+    push: o.Push = None,
+    preflight: o.Preflight = None,
+    push_jobs: o.PushJobs = None,
+    push_retries: o.PushRetries = None,
+    immutable_tags: o.ImmutableTags = None,
+    registry_auth_file: o.RegistryAuthFile = None,
     # output
     json_out: o.Json = False,
     result_file: o.ResultFile = None,

@@ -35,6 +35,14 @@ SvnUser = Annotated[Optional[str], typer.Option("--svn-user", metavar="NAME", he
 SvnPasswordFile = Annotated[Optional[Path], typer.Option("--svn-password-file", metavar="FILE", help="Read the svn password from FILE (first line).", rich_help_panel=SOURCE)]
 SvnPasswordStdin = Annotated[bool, typer.Option("--svn-password-stdin", help="Read the svn password from standard input.", rich_help_panel=SOURCE)]
 
+PUSH = "Push"
+Push = Annotated[Optional[list[str]], typer.Option("--push", metavar="DEST", help="Push every tag to registry[:port]/repository (repeatable); alone, to $CI_REGISTRY_IMAGE.", rich_help_panel=PUSH)]
+Preflight = Annotated[Optional[bool], typer.Option("--preflight/--no-preflight", help="Check first that every destination grants push (default: on).", rich_help_panel=PUSH, show_default=False)]
+PushJobs = Annotated[Optional[int], typer.Option("--push-jobs", metavar="N", min=1, max=8, help="Destinations pushed at once (default: all of them, at most 8).", rich_help_panel=PUSH)]
+PushRetries = Annotated[Optional[int], typer.Option("--push-retries", metavar="N", min=0, max=10, help="Retries of a transient push failure per destination (default: 3).", rich_help_panel=PUSH)]
+ImmutableTags = Annotated[Optional[str], typer.Option("--immutable-tags", metavar="REGEX", help="Tags that may never change once pushed, e.g. '\\d+\\.\\d+\\.\\d+'.", rich_help_panel=PUSH)]
+RegistryAuthFile = Annotated[Optional[Path], typer.Option("--registry-auth-file", metavar="FILE", help="Registry logins in Docker config.json form, tried first.", rich_help_panel=PUSH)]
+
 Json = Annotated[bool, typer.Option("--json", help="Print the result object on stdout; logs go to stderr.", rich_help_panel=OUTPUT)]
 ResultFile = Annotated[Optional[Path], typer.Option("--result-file", metavar="PATH", help="Write the result object to this file (also on failure).", rich_help_panel=OUTPUT)]
 Plain = Annotated[bool, typer.Option("--plain", help="Plain timestamped lines, no live view (automatic when not a terminal or NO_COLOR is set).", rich_help_panel=OUTPUT)]

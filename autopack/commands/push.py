@@ -1,0 +1,59 @@
+"""``autopack push IMAGE``: an image already in the engine, to every destination — with the
+same pre-flight, parallel copy, retries and verification as ``build --push``. For pushing
+again after a destination failed, without building again."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from autopack import pipeline
+from autopack.commands import options as o
+
+EXAMPLES = """\
+Examples:
+
+  autopack push orders:1.4.0 --push registry-a.example.com/team/orders --push registry-b.example.com/team/orders
+
+  autopack push orders:1.4.0 -t 1.4.0 -t latest --push 127.0.0.1:5001/team/orders --json
+"""
+
+
+def push(
+    image: Annotated[str, typer.Argument(metavar="IMAGE", help="A local image, name[:tag] (default tag: latest).")],
+    tag: Annotated[Optional[list[str]], typer.Option("-t", "--tag", metavar="TAG", help="Tag to push it under (repeatable; default: IMAGE's own tag).")] = None,
+    push: o.Push = None,
+    preflight: o.Preflight = None,
+    push_jobs: o.PushJobs = None,
+    push_retries: o.PushRetries = None,
+    immutable_tags: o.ImmutableTags = None,
+    registry_auth_file: o.RegistryAuthFile = None,
+    json_out: o.Json = False,
+    result_file: o.ResultFile = None,
+    plain: o.Plain = False,
+    quiet: o.Quiet = False,
+    verbose: o.Verbose = False,
+) -> None:
+    """Push a local image to one or more registries."""
+    o.run_command(
+        stages={"plan": pipeline.STAGES["plan"], "push": pipeline.STAGES["push"]},
+        cli={
+            "tags": tuple(tag or ()),
+            "destinations": tuple(push or ()),
+            "preflight": preflight,
+            "push_jobs": push_jobs,
+            "push_retries": push_retries,
+            "immutable_tags": immutable_tags,
+            "registry_auth_file": registry_auth_file,
+        },
+        config=None,
+        json_out=json_out,
+        result_file=result_file,
+        plain=plain,
+        quiet=quiet,
+        verbose=verbose,
+        log_dir=None,
+        password_stdin=False,
+        body=lambda settings, emit, record, login: pipeline.push_only(settings, image, emit, record),
+    )

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from autopack import __version__
+from autopack import __version__, reports
 from autopack.commands import build, checkout, login, push
 from autopack.pipeline import CI_REGISTRY_IMAGE
 
@@ -24,6 +24,12 @@ app.command(epilog=build.EXAMPLES)(build.build)
 app.command(epilog=checkout.EXAMPLES)(checkout.checkout)
 app.command(epilog=push.EXAMPLES)(push.push)
 app.command(epilog=login.EXAMPLES)(login.login)
+
+
+@app.command(epilog="Example:\n\n  autopack schema > autopack-result.schema.json")
+def schema() -> None:
+    """Print the JSON Schema of the result object (--json, --result-file)."""
+    typer.echo(reports.schema_text(), nl=False)
 
 
 def _version(value: bool) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import platformdirs
 
-from autopack import cache, credentials, tags, vcs
+from autopack import cache, ci, credentials, tags, vcs
 from autopack.builders import maven, publish
 from autopack.builders.image import Engine, inspect_dockerfile
 from autopack.builders.pom import Project, load_project
@@ -76,7 +76,7 @@ def _build(settings: Settings, emit: Emit, record: Record, login: Login | None, 
 
     with _stage(record, emit, "source"):
         dest.mkdir(parents=True)
-        checkout = vcs.checkout(source_spec(settings, emit, login), dest, emit)
+        checkout = ci.enrich(vcs.checkout(source_spec(settings, emit, login), dest, emit), ci.detect(os.environ))
         record.checkout = checkout
 
     with _stage(record, emit, "plan"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 MASK = "******"
@@ -18,6 +19,18 @@ def register(secret: str | None) -> None:
     if secret and len(secret) >= 4:
         with _lock:
             _secrets.add(secret)
+
+
+_SECRET_NAME = re.compile(r"(PASSWORD|TOKEN|SECRET)(_|$)")
+
+
+def register_environment(environ: Mapping[str, str]) -> None:
+    """Every variable that names itself a password, token or secret (CI_JOB_TOKEN,
+    CI_REGISTRY_PASSWORD, AUTOPACK_REGISTRY_PASSWORD_…) is hidden from the start, even
+    where autopack never reads it: a child's output could echo it."""
+    for name, value in environ.items():
+        if _SECRET_NAME.search(name.upper()):
+            register(value)
 
 
 def redact(text: str) -> str:

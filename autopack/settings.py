@@ -3,7 +3,7 @@
 1. command-line options;
 2. ``AUTOPACK_<NAME>`` environment variables (``AUTOPACK_SKIP_TESTS=1``,
    ``AUTOPACK_TAGS="{version} latest"``, ``AUTOPACK_DEFINES="a=1,b=2"``);
-3. facts of the CI system the run is in (the build number);
+3. facts of the CI system the run is in (source, build number, default tags: ``ci.py``);
 4. ``autopack.toml`` in the project (or ``--config FILE``), keys named like the options;
 5. defaults.
 """
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autopack import ci
 from autopack.errors import UsageError
 
 CONFIG_FILE = "autopack.toml"
@@ -69,7 +70,6 @@ class Settings:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
-_CI_BUILD_NUMBER = ("CI_PIPELINE_IID", "BUILD_NUMBER")  # GitLab, Jenkins
 
 
 def resolve(
@@ -83,13 +83,13 @@ def resolve(
     ``config`` is an explicit --config file, else ``<source>/autopack.toml`` when present.
     """
     environ = os.environ if environ is None else environ
-    source = cli.get("source") or environ.get("AUTOPACK_SOURCE") or "."
+    ci_layer = ci.settings_layer(ci.detect(environ))
+    source = cli.get("source") or environ.get("AUTOPACK_SOURCE") or ci_layer["source"] or "."
     file_values = _load_file(config if config else Path(source) / CONFIG_FILE, required=bool(config))
-    ci = {"build_number": next((environ[n] for n in _CI_BUILD_NUMBER if environ.get(n)), None)}
 
     values: dict[str, Any] = {}
     for name in _FIELDS:
-        for layer in (cli.get(name), _from_env(name, environ), ci.get(name), file_values.get(name)):
+        for layer in (cli.get(name), _from_env(name, environ), ci_layer.get(name), file_values.get(name)):
             if layer is not None and layer != () and layer != {}:
                 values[name] = _coerce(name, layer)
                 break

@@ -4,6 +4,7 @@ touches the user's own logs, caches or Docker credentials."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import docker
 import docker.errors
+import jsonschema
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,18 +63,47 @@ class Run:
 
 
 def autopack(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 600) -> Run:
-    """Run the installed console script, the way a user does."""
+    """Run the installed console script, the way a user does. Every result object the run
+    produced (--json on stdout, --result-file) is validated against `autopack schema`."""
     assert AUTOPACK.exists(), f"autopack is not installed next to {sys.executable}"
     completed = subprocess.run(
         [str(AUTOPACK), *map(str, args)],
         cwd=cwd,
         env={**os.environ, **(env or {})},
         capture_output=True,
-        text=True,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
-    return Run(completed.returncode, completed.stdout, completed.stderr)
+    # Decoded by hand: text mode would turn a "\r" (a redraw, a GitLab section marker) into "\n".
+    run = Run(completed.returncode, completed.stdout.decode("utf-8", "replace"), completed.stderr.decode("utf-8", "replace"))
+    _validate_results([str(a) for a in args], run, cwd)
+    return run
+
+
+def result_schema() -> dict:
+    global _SCHEMA
+    if _SCHEMA is None:
+        completed = subprocess.run([str(AUTOPACK), "schema"], capture_output=True, text=True, check=True)
+        _SCHEMA = json.loads(completed.stdout)
+    return _SCHEMA
+
+
+_SCHEMA: dict | None = None
+
+
+def _validate_results(args: list[str], run: Run, cwd: Path | None) -> None:
+    if not args or args[0] not in ("build", "checkout", "push"):
+        return
+    documents = []
+    if "--json" in args and run.stdout.strip():
+        documents.append(json.loads(run.stdout))
+    if "--result-file" in args:
+        path = Path(args[args.index("--result-file") + 1])
+        path = path if path.is_absolute() or cwd is None else cwd / path
+        if path.exists():
+            documents.append(json.loads(path.read_text()))
+    for document in documents:
+        jsonschema.validate(document, result_schema())
 
 
 def git(cwd: Path, *args: str) -> str:

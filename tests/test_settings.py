@@ -80,8 +80,9 @@ def test_build_number_order_cli_env_ci_file(tmp_path: Path) -> None:
 
     assert build_number({"build_number": "7"}, environ) == "7"
     assert build_number({}, environ) == "8"
-    assert build_number({}, {k: v for k, v in environ.items() if k != "AUTOPACK_BUILD_NUMBER"}) == "9"  # GitLab
-    assert build_number({}, {"BUILD_NUMBER": "10"}) == "10"  # Jenkins
+    assert build_number({}, {"GITLAB_CI": "true", "CI_PIPELINE_IID": "9", "BUILD_NUMBER": "10"}) == "9"  # GitLab
+    assert build_number({}, {"JENKINS_URL": "https://ci.example.com/", "BUILD_NUMBER": "10"}) == "10"  # Jenkins
+    assert build_number({}, {"CI_PIPELINE_IID": "9", "BUILD_NUMBER": "10"}) == "11"  # no CI system detected
     assert build_number({}, {}) == "11"
     (tmp_path / "autopack.toml").unlink()
     assert build_number({}, {}) is None

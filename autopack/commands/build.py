@@ -76,6 +76,8 @@ def build(
     # output
     json_out: o.Json = False,
     result_file: o.ResultFile = None,
+    dotenv: o.Dotenv = None,
+    properties: o.Properties = None,
     plain: o.Plain = False,
     quiet: o.Quiet = False,
     verbose: o.Verbose = False,
@@ -125,6 +127,8 @@ def build(
         config=config,
         json_out=json_out,
         result_file=result_file,
+        dotenv=dotenv,
+        properties=properties,
         plain=plain,
         quiet=quiet,
         verbose=verbose,

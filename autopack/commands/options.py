@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from autopack import result, secrets, settings as settings_module
+from autopack import reports, result, secrets, settings as settings_module
 from autopack.error_handler import error_handler
 from autopack.files import write_atomically
 from autopack.errors import UsageError
@@ -45,6 +45,8 @@ RegistryAuthFile = Annotated[Optional[Path], typer.Option("--registry-auth-file"
 
 Json = Annotated[bool, typer.Option("--json", help="Print the result object on stdout; logs go to stderr.", rich_help_panel=OUTPUT)]
 ResultFile = Annotated[Optional[Path], typer.Option("--result-file", metavar="PATH", help="Write the result object to this file (also on failure).", rich_help_panel=OUTPUT)]
+Dotenv = Annotated[Optional[Path], typer.Option("--dotenv", metavar="PATH", help="Write AUTOPACK_IMAGE, _DIGEST, _TAGS, _VERSION, _REVISION … as KEY=VALUE lines (GitLab artifacts:reports:dotenv).", rich_help_panel=OUTPUT)]
+Properties = Annotated[Optional[Path], typer.Option("--properties", metavar="PATH", help="Write the same as a Java properties file (Jenkins readProperties).", rich_help_panel=OUTPUT)]
 Plain = Annotated[bool, typer.Option("--plain", help="Plain timestamped lines, no live view (automatic when not a terminal or NO_COLOR is set).", rich_help_panel=OUTPUT)]
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Only errors and the summary.", rich_help_panel=OUTPUT)]
 Verbose = Annotated[bool, typer.Option("-v", "--verbose", help="Every line of Maven, of the checkout and of the image build.", rich_help_panel=OUTPUT)]
@@ -83,6 +85,8 @@ def run_command(
     json_out: bool,
     result_file: Path | None,
     plain: bool,
+    dotenv: Path | None = None,
+    properties: Path | None = None,
     quiet: bool,
     verbose: bool,
     log_dir: Path | None,
@@ -95,6 +99,7 @@ def run_command(
     verbosity = "quiet" if quiet else "verbose" if verbose else "normal"
     record = Record()
     renderer = None
+    secrets.register_environment(os.environ)
     with error_handler(log_dir) as outcome:
         settings = settings_module.resolve(cli, config=config)
         login = svn_login(settings, password_stdin)
@@ -107,6 +112,10 @@ def run_command(
     text = result.dumps(data)
     if result_file:
         write_atomically(result_file, text)
+    if dotenv:
+        write_atomically(dotenv, reports.dotenv(data))
+    if properties:
+        write_atomically(properties, reports.properties(data))
     if json_out:
         sys.stdout.write(text)
         sys.stdout.flush()

@@ -16,10 +16,22 @@ Verbosity = Literal["quiet", "normal", "verbose"]
 
 def make_renderer(stream: IO[str], stages: dict[str, str], verbosity: Verbosity, plain: bool) -> PlainRenderer | LiveRenderer:
     """A live view only on a terminal that has not asked for plain output."""
-    wants_plain = plain or bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb" or not stream.isatty()
+    env = os.environ
+    wants_plain = plain or bool(env.get("NO_COLOR")) or env.get("TERM") == "dumb" or not stream.isatty()
     if wants_plain:
-        return PlainRenderer(stream, verbosity)
+        return PlainRenderer(stream, verbosity, colour=wants_colour(env), sections=bool(env.get("GITLAB_CI")))
     return LiveRenderer(stream, stages, verbosity)
+
+
+def wants_colour(env: os._Environ[str] | dict[str, str]) -> bool:
+    """Plain output gets colour where the console renders it: GitLab's job log does, a pipe
+    or Jenkins' console (without the AnsiColor plugin) does not. NO_COLOR always wins, then
+    FORCE_COLOR."""
+    if env.get("NO_COLOR"):
+        return False
+    if env.get("FORCE_COLOR", "") not in ("", "0"):
+        return True
+    return bool(env.get("GITLAB_CI"))
 
 
 __all__ = ["LiveRenderer", "PlainRenderer", "Verbosity", "make_renderer"]

@@ -1,5 +1,6 @@
-"""Plain output for CI consoles and pipes: one timestamped line per state change, no colour,
-no cursor movement, nothing redrawn."""
+"""Plain output for CI consoles and pipes: one timestamped line per state change, no cursor
+movement, nothing redrawn. Colour only when asked for (a console known to render it, or
+FORCE_COLOR); in GitLab CI each stage is a collapsible section of the job log."""
 
 from __future__ import annotations
 
@@ -8,15 +9,19 @@ import time
 from typing import IO, Any
 
 from autopack import secrets
-from autopack.process import strip_ansi
 from autopack.events import Event, LogLine, Progress, StageFinished, StageStarted
+from autopack.process import strip_ansi
 from autopack.ui import summary
+
+_STYLES = {"ok": "32", "failed": "1;31", "error": "31", "warning": "33", "title": "1;36"}
 
 
 class PlainRenderer:
-    def __init__(self, stream: IO[str], verbosity: str = "normal") -> None:
+    def __init__(self, stream: IO[str], verbosity: str = "normal", *, colour: bool = False, sections: bool = False) -> None:
         self.stream = stream
         self.verbosity = verbosity
+        self.colour = colour
+        self.sections = sections
         self._last_progress: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
 
@@ -27,9 +32,21 @@ class PlainRenderer:
         self.stream.flush()
 
     def __call__(self, event: Event) -> None:
-        line = self._format(event)
-        if line is not None:
-            self._write(f"{time.strftime('%H:%M:%S')} {event.stage:<6} {line}")
+        if self.sections and isinstance(event, StageFinished) and event.status != "skipped":
+            self._line(event, self._format(event))
+            self._raw(f"\x1b[0Ksection_end:{int(time.time())}:autopack_{event.stage}\r\x1b[0K")
+            return
+        if self.sections and isinstance(event, StageStarted):
+            # GitLab folds everything up to the matching section_end under this header.
+            self._raw(f"\x1b[0Ksection_start:{int(time.time())}:autopack_{event.stage}\r\x1b[0K{self._paint('title', event.title)}")
+            return
+        self._line(event, self._format(event))
+
+    def _line(self, event: Event, text: str | None) -> None:
+        if text is None:
+            return
+        style = _style_of(event)
+        self._write(f"{time.strftime('%H:%M:%S')} {event.stage:<6} ", text, style)
 
     def _format(self, event: Event) -> str | None:
         quiet, verbose = self.verbosity == "quiet", self.verbosity == "verbose"
@@ -54,11 +71,30 @@ class PlainRenderer:
             return event.message
         return None
 
-    def _write(self, text: str) -> None:
+    def _paint(self, style: str | None, text: str) -> str:
+        return f"\x1b[{_STYLES[style]}m{text}\x1b[0m" if self.colour and style else text
+
+    def _write(self, prefix: str, text: str, style: str | None = None) -> None:
+        # The text is the project's (Maven's, the build's): its own escape codes never pass.
+        clean = strip_ansi(secrets.redact(text))
         with self._lock:
-            self.stream.write(strip_ansi(secrets.redact(text)) + "\n")
+            self.stream.write(prefix + self._paint(style, clean) + "\n")
+            self.stream.flush()
+
+    def _raw(self, text: str) -> None:
+        with self._lock:
+            self.stream.write(text + "\n")
             self.stream.flush()
 
     def summary(self, data: dict[str, Any]) -> None:
         for key, value in summary.rows(data):
-            self._write(f"{key + ':':<10} {value}")
+            style = ("ok" if data["status"] == "ok" else "failed") if key == "result" else None
+            self._write(f"{key + ':':<10} ", value, style)
+
+
+def _style_of(event: Event) -> str | None:
+    if isinstance(event, LogLine) and event.level in ("error", "warning"):
+        return event.level
+    if isinstance(event, StageFinished):
+        return "ok" if event.status == "ok" else "failed" if event.status == "failed" else None
+    return None

@@ -204,3 +204,37 @@ def test_summary_rows_of_a_built_image() -> None:
     assert ("image", "0123456789ab (123.5 MB)") in rows
     assert [value for key, value in rows if key == "tag"] == ["hello:1.0.0", "hello:latest"]
     assert not any(key == "planned" for key, _ in rows)
+
+
+def test_gitlab_sections_wrap_each_stage_and_colour_is_only_where_asked():
+    import io
+    import re
+
+    from autopack.events import StageFinished as Finished, StageStarted as Started
+    from autopack.ui.plain import PlainRenderer as Renderer
+
+    out = io.StringIO()
+    renderer = Renderer(out, sections=True, colour=True)
+    renderer(Started("maven", "Maven"))
+    renderer(Finished("maven", "ok", 1.5))
+    text = out.getvalue()
+    assert re.search(r"\x1b\[0Ksection_start:\d+:autopack_maven\r\x1b\[0K", text)
+    assert re.search(r"\x1b\[0Ksection_end:\d+:autopack_maven\r\x1b\[0K", text)
+    assert "\x1b[32mok in 1.5s\x1b[0m" in text
+
+    plain = io.StringIO()
+    renderer = Renderer(plain, sections=False, colour=False)
+    renderer(Started("maven", "Maven"))
+    renderer(Finished("maven", "ok", 1.5))
+    assert "\x1b" not in plain.getvalue() and "ok in 1.5s" in plain.getvalue()
+
+
+def test_colour_policy_no_color_beats_force_color_beats_gitlab():
+    from autopack.ui import wants_colour
+
+    assert wants_colour({"GITLAB_CI": "true"}) is True
+    assert wants_colour({"GITLAB_CI": "true", "NO_COLOR": "1"}) is False
+    assert wants_colour({"FORCE_COLOR": "1"}) is True
+    assert wants_colour({"FORCE_COLOR": "1", "NO_COLOR": "1"}) is False
+    assert wants_colour({"JENKINS_URL": "https://jenkins.example.com/"}) is False
+    assert wants_colour({"FORCE_COLOR": "0"}) is False

@@ -27,7 +27,9 @@ class StageFinished:
 @dataclass(frozen=True)
 class Progress:
     """The stage's current state in one short line (``message``), plus structured facts
-    (module, phase, step, tests …) that a renderer may show in columns."""
+    (module, phase, step, tests …) that a renderer may show in columns. A fact
+    ``"plain": False`` marks a passing count (a percentage, bytes) that the live view shows
+    and plain output skips: CI logs get the milestones, not every tick."""
 
     stage: str
     message: str

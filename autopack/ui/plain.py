@@ -62,6 +62,8 @@ class PlainRenderer:
             return f"skipped: {event.summary}" if event.summary else None
         if isinstance(event, StageFinished):
             return f"{event.status} in {event.seconds:.1f}s" + (f": {event.summary}" if event.summary else "")
+        if isinstance(event, Progress) and event.facts.get("plain") is False:
+            return None
         if isinstance(event, Progress):
             # One line per change of each thing (a stage, or one layer of one destination).
             key = (event.stage, str(event.facts.get("key", "")))

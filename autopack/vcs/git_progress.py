@@ -33,4 +33,5 @@ class GitProgress(git.RemoteProgress):
             return
         self._last = step
         text = f"{phase} {current}/{total}" if total else f"{phase} {current}"
-        self._emit(Progress("source", text, {"phase": phase, "current": current, "total": total}))
+        done = bool(op_code & self.END)
+        self._emit(Progress("source", text, {"phase": phase, "current": current, "total": total, "plain": done}))

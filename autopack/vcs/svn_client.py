@@ -69,12 +69,12 @@ class FileCounter:
         now = time.monotonic()
         if now - self._last >= self.interval:
             self._last = now
-            self.report(path)
+            self.report(path, final=False)
 
-    def report(self, path: str = "") -> None:
+    def report(self, path: str = "", final: bool = True) -> None:
         if path and self.root is not None and Path(path).is_relative_to(self.root):
             path = Path(path).relative_to(self.root).as_posix()
-        self.emit(Progress("source", f"svn: {self.count} files added/updated", {"files": self.count, "path": path}))
+        self.emit(Progress("source", f"svn: {self.count} files added/updated", {"files": self.count, "path": path, "plain": final}))
 
 
 def normalize_fingerprint(value: str) -> str:

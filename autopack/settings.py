@@ -2,7 +2,9 @@
 
 1. command-line options;
 2. ``AUTOPACK_<NAME>`` environment variables (``AUTOPACK_SKIP_TESTS=1``,
-   ``AUTOPACK_TAGS="{version} latest"``, ``AUTOPACK_DEFINES="a=1,b=2"``);
+   ``AUTOPACK_DEFINES="a=1,b=2"``) — except ``AUTOPACK_IMAGE_NAME``,
+   ``AUTOPACK_TAG_TEMPLATES="{version} latest"`` and ``AUTOPACK_SVN_REVISION``, whose plain
+   names belong to the dotenv report (``ENV_NAMES``);
 3. facts of the CI system the run is in (source, build number, default tags: ``ci.py``);
 4. ``autopack.toml`` in the project (or ``--config FILE``), keys named like the options;
 5. defaults.
@@ -97,8 +99,18 @@ def resolve(
     return Settings(**values)
 
 
+# The dotenv/properties reports hand AUTOPACK_IMAGE, AUTOPACK_TAGS, AUTOPACK_REVISION … to the
+# next CI job; read back as settings they would turn one job's output into the next one's
+# input. Those settings take names of their own.
+ENV_NAMES = {"image": "AUTOPACK_IMAGE_NAME", "tags": "AUTOPACK_TAG_TEMPLATES", "revision": "AUTOPACK_SVN_REVISION"}
+
+
+def env_name(name: str) -> str:
+    return ENV_NAMES.get(name, "AUTOPACK_" + name.upper())
+
+
 def _from_env(name: str, environ: Mapping[str, str]) -> Any:
-    raw = environ.get("AUTOPACK_" + name.upper())
+    raw = environ.get(env_name(name))
     if raw is None or raw == "":
         return None
     kind = _kind(name)

@@ -90,7 +90,7 @@ def test_settings_take_ci_defaults_and_explicit_values_win(tmp_path: Path):
     assert settings.tags == ("{version}", SHA, "feature-login")
     explicit = resolve({"source": "elsewhere", "tags": ("{version}-b{build}",), "build_number": "9"}, environ=env)
     assert (explicit.source, explicit.tags, explicit.build_number) == ("elsewhere", ("{version}-b{build}",), "9")
-    assert resolve({}, environ={**env, "AUTOPACK_TAGS": "nightly"}).tags == ("nightly",)
+    assert resolve({}, environ={**env, "AUTOPACK_TAG_TEMPLATES": "nightly"}).tags == ("nightly",)
 
 
 def test_enrich_fills_a_detached_workspace_checkout_only(tmp_path: Path):

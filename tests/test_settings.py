@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from autopack.errors import UsageError
-from autopack.settings import Settings, parse_pairs, resolve
+from autopack.settings import Settings, parse_pairs, resolve, env_name
 
 
 def resolve_in(project: Path, cli: dict[str, Any] | None = None, environ: dict[str, str] | None = None, toml: str | None = None) -> Settings:
@@ -44,7 +44,7 @@ def test_the_highest_layer_given_wins(tmp_path: Path, row: tuple, top: str) -> N
     order = ["cli", "env", "file", "default"]
     present = order[order.index(top) :]
     cli = {name: given["cli"]} if "cli" in present else {}
-    environ = {f"AUTOPACK_{name.upper()}": given["env"]} if "env" in present else {}
+    environ = {env_name(name): given["env"]} if "env" in present else {}
     toml = given["file"] if "file" in present else None
 
     settings = resolve_in(tmp_path, cli, environ, toml)
@@ -99,7 +99,7 @@ def test_defaults(tmp_path: Path) -> None:
 
 
 def test_autopack_tags_split_on_spaces_and_commas(tmp_path: Path) -> None:
-    settings = resolve_in(tmp_path, environ={"AUTOPACK_TAGS": " {version}, latest  {version}-{revision},"})
+    settings = resolve_in(tmp_path, environ={"AUTOPACK_TAG_TEMPLATES": " {version}, latest  {version}-{revision},"})
 
     assert settings.tags == ("{version}", "latest", "{version}-{revision}")
 
@@ -176,3 +176,12 @@ def test_parse_pairs_names_the_option(item: str) -> None:
         parse_pairs(["A=1", item], "--build-arg")
 
     assert caught.value.message == f"--build-arg expects KEY=VALUE, got '{item}'"
+
+
+def test_report_variables_of_an_earlier_job_are_not_read_as_settings(tmp_path: Path) -> None:
+    """A dotenv report hands AUTOPACK_IMAGE/_TAGS/_REVISION to later jobs: they are outputs."""
+    report = {"AUTOPACK_IMAGE": "reg/x:1", "AUTOPACK_TAGS": "reg/x:1,reg/y:1", "AUTOPACK_REVISION": "0123abc"}
+    settings = resolve_in(tmp_path, environ=report)
+    assert (settings.image, settings.tags, settings.revision) == (None, (), None)
+    named = resolve_in(tmp_path, environ={"AUTOPACK_IMAGE_NAME": "reg/team/app", "AUTOPACK_SVN_REVISION": "42"})
+    assert (named.image, named.revision) == ("reg/team/app", "42")

@@ -30,7 +30,7 @@ def test_gitlab_job_pushes_to_ci_registry_with_pipeline_tags(tmp_path, engine, i
         "CI_REGISTRY_IMAGE": f"{b.host}/group/sub/orders",
         "CI_REGISTRY_USER": B_USER,
         "CI_REGISTRY_PASSWORD": B_PASSWORD,
-        "AUTOPACK_IMAGE": image_name,
+        "AUTOPACK_IMAGE_NAME": image_name,
     }
     run = autopack("build", "--push", "--dotenv", "autopack.env", "--result-file", "autopack-result.json", cwd=project, env=env)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr
@@ -54,7 +54,7 @@ def test_gitlab_job_pushes_to_ci_registry_with_pipeline_tags(tmp_path, engine, i
 def test_jenkins_job_derives_tags_labels_and_properties(tmp_path, engine, image_name):
     project = copy_fixture("hello-service", tmp_path, as_git=True)
     sha = git(project, "rev-parse", "HEAD")
-    env = {**JENKINS, "WORKSPACE": str(project), "GIT_COMMIT": sha, "AUTOPACK_IMAGE": image_name}
+    env = {**JENKINS, "WORKSPACE": str(project), "GIT_COMMIT": sha, "AUTOPACK_IMAGE_NAME": image_name}
     run = autopack("build", "--skip-tests", "--properties", tmp_path / "autopack.properties", "--json", cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stderr
     assert images_named(engine, image_name) == [f"{image_name}:1.0.0", f"{image_name}:1.0.0-117"]

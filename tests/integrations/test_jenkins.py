@@ -46,7 +46,8 @@ RESULT_PUSH_FAILED: dict[str, Any] = {
     "images": [],
     "destinations": [],
 }
-HOSTILE = "x'; rm -rf / #"
+HOSTILE = "x'; rm -rf / #"  # only ever checked as text, never run
+BREAKOUT = "x'; touch pwned #"  # run in a shell: if quoting broke, "pwned" would appear
 
 # name -> (step arguments, sh's exit status, what readJSON returns; None: no result file)
 SCENARIOS: dict[str, tuple[dict[str, Any], int, dict[str, Any] | None]] = {
@@ -82,11 +83,12 @@ SCENARIOS: dict[str, tuple[dict[str, Any], int, dict[str, Any] | None]] = {
     "plain": ({}, 0, RESULT_OK),
     "push-failed": ({"push": ["registry-a.example.com/team/orders"], "registryCredentialsId": "registry-push"}, 6, RESULT_PUSH_FAILED),
     "no-result-file": ({"tags": ["{nope}"]}, 2, None),
+    "hostile-text": ({"tags": [HOSTILE]}, 0, RESULT_OK),
     "hostile": (
         {
             "command": "./argv-stub",
             "source": "https://git.example.com/x.git; touch pwned",
-            "tags": [HOSTILE, "$(touch pwned)", "`touch pwned`"],
+            "tags": [BREAKOUT, "$(touch pwned)", "`touch pwned`"],
             "image": "a b\nc",
             "mavenArgs": ["-Dx=$HOME", '-Dy="q"'],
         },
@@ -196,11 +198,16 @@ def test_svn_revision_numbers_and_a_result_file_with_a_space(outcomes: dict[str,
     assert calls(outcome, "archiveArtifacts") == [{"step": "archiveArtifacts", "artifacts": "out/autopack result.json", "allowEmptyArchive": True}]
 
 
+def test_a_hostile_tag_is_one_quoted_argument(outcomes: dict[str, dict[str, Any]]) -> None:
+    line = command_line(outcomes["hostile-text"])
+    assert line == "autopack build --tag 'x'\"'\"'; rm -rf / #' --result-file autopack-result.json"
+    assert shlex.split(line) == ["autopack", "build", "--tag", HOSTILE, "--result-file", "autopack-result.json"]
+
+
 def test_hostile_values_stay_single_arguments_in_a_real_shell(outcomes: dict[str, dict[str, Any]], tmp_path: Path) -> None:
     """The script runs as Jenkins runs it (sh -xe), with autopack replaced by a stub that
     writes the arguments it received: every value arrives whole and nothing else runs."""
     outcome = outcomes["hostile"]
-    assert f"--tag {shlex.quote(HOSTILE)}" in command_line(outcome)
     stub = tmp_path / "argv-stub"
     stub.write_text("#!/bin/sh\nfor a in \"$@\"; do printf '%s\\0' \"$a\"; done > argv\n")
     stub.chmod(0o755)
@@ -211,7 +218,7 @@ def test_hostile_values_stay_single_arguments_in_a_real_shell(outcomes: dict[str
     assert argv == [
         "build",
         "https://git.example.com/x.git; touch pwned",
-        "--tag", HOSTILE,
+        "--tag", BREAKOUT,
         "--tag", "$(touch pwned)",
         "--tag", "`touch pwned`",
         "--image", "a b\nc",

@@ -11,6 +11,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,12 +20,13 @@ import platformdirs
 
 from autopack import cache, ci, credentials, tags, vcs
 from autopack.builders import maven, publish
-from autopack.builders.image import Engine, inspect_dockerfile
-from autopack.builders.pom import Project, load_project
+from autopack.builders.image import Dockerfile, Engine, inspect_dockerfile
+from autopack.builders.pom import Project
+from autopack.builders.reactor import Module, Reactor, load_reactor
 from autopack.credentials import RegistryAuth
-from autopack.errors import MavenError, UsageError
-from autopack.events import Emit, LogLine, Progress, StageFinished, StageStarted
-from autopack.result import Record, StageRecord
+from autopack.errors import AutopackError, ImageError, MavenError, UsageError
+from autopack.events import Emit, Event, LogLine, Progress, StageFinished, StageStarted
+from autopack.result import Record, StageRecord, Target
 from autopack.settings import Settings
 from autopack.vcs.base import Checkout, Login, SourceSpec
 
@@ -80,47 +82,119 @@ def _build(settings: Settings, emit: Emit, record: Record, login: Login | None, 
         record.checkout = checkout
 
     with _stage(record, emit, "plan"):
-        project = load_project(checkout.path, settings.defines)
-        record.project = project
-        references = tags.render(settings.tags, settings.image or _default_image(project), _facts(project, checkout, settings, started_at))
-        record.references = references
-        dockerfile_path = settings.dockerfile
-        if dockerfile_path and not dockerfile_path.is_absolute():
-            dockerfile_path = project.directory / dockerfile_path
-        dockerfile = inspect_dockerfile(project.directory, dockerfile_path)
+        reactor = load_reactor(checkout.path, settings.defines, settings.profiles)
+        record.project = reactor.root.project
+        modules = _image_modules(reactor, settings)
+        many = len(reactor.modules) > 1
+        dockerfiles: dict[str, Dockerfile] = {}
+        for module in modules:
+            target = Target(module.artifact_id, module.project)
+            name = _image_name(module.project, settings, many)
+            target.references = tags.render(settings.tags, name, _facts(module.project, checkout, settings, started_at))
+            record.targets.append(target)
+            dockerfiles[module.artifact_id] = inspect_dockerfile(module.directory, _dockerfile_path(settings, module.directory))
         engine = Engine()
         push_plan = _plan_push(settings, emit)
-        emit(Progress("plan", f"{project.coordinates} → {', '.join(references)}"))
+        emit(Progress("plan", f"{reactor.root.project.coordinates} → {', '.join(r for t in record.targets for r in t.references)}"))
 
+    failure: MavenError | None = None
     with _stage(record, emit, "maven"):
         log = log_dir / "maven.log"
         record.logs["maven"] = str(log)
         emit(LogLine("maven", f"Maven log: {log}", "info"))
-        record.maven = maven.run_maven(settings, project, emit, log)
-        artifact = maven.find_artifact(project)
-        record.artifact = artifact
-        emit(Progress("maven", f"artifact {artifact.relative_to(project.directory)}"))
+        projects = [m.path for m in modules] if settings.modules and many else []
+        try:
+            record.maven = maven.run_maven(settings, reactor.root.project, emit, log, projects)
+        except MavenError as e:
+            failure = e
+        built = getattr(failure, "module_status", None)
+        for target, module in zip(record.targets, modules):
+            if failure is None or (built and built.get(module.project.name) == "SUCCESS"):
+                target.artifact = maven.find_artifact(module.project)
+                emit(Progress("maven", f"{target.module}: artifact {target.artifact.relative_to(module.directory)}", {"module": target.module, "state": "built"}))
+        if failure is not None and not any(t.artifact for t in record.targets):
+            raise failure
 
     with _stage(record, emit, "image"):
-        try:
-            artifact_arg = artifact.relative_to(dockerfile.context).as_posix()
-        except ValueError:
-            raise MavenError(f"the artifact {artifact} lies outside the build context {dockerfile.context}", "keep <build><directory> inside the project") from None
-        build_args = {"ARTIFACT": artifact_arg, "VERSION": project.version, **settings.build_args}
-        record.image = engine.build(
-            dockerfile,
-            references,
-            build_args=build_args,
-            labels=_labels(project, checkout, started_at),
-            target=settings.target,
-            no_cache=settings.no_cache,
-            pull=settings.pull,
-            network=settings.network,
-            emit=emit,
-        )
+        ready = [t for t in record.targets if t.artifact]
+        if failure is not None:
+            emit(LogLine("image", f"Maven failed; building the images whose modules were built: {', '.join(t.module for t in ready)}", "warning"))
+        _build_images(engine, ready, dockerfiles, settings, checkout, started_at, emit)
+    if failure is not None:
+        raise failure
 
-    _push(settings, emit, record, push_plan, [tags.split_reference(r)[1] for r in references])
+    _push(settings, emit, record, push_plan, many)
     return record
+
+
+def _image_modules(reactor: Reactor, settings: Settings) -> list[Module]:
+    """The modules to make images of: those asked for with --module, else every module with
+    a Dockerfile; a project of one module without a Dockerfile fails on the Dockerfile."""
+    if settings.modules:
+        return reactor.select(settings.modules)
+    targets = reactor.targets()
+    if targets:
+        return targets
+    if len(reactor.modules) == 1:
+        return [reactor.root]  # inspect_dockerfile names the missing file
+    raise ImageError(f"no module of {reactor.root.artifact_id} has a Dockerfile", "add a Dockerfile to each service module's directory")
+
+
+def _build_images(engine: Engine, targets: list[Target], dockerfiles: dict[str, Dockerfile], settings: Settings, checkout: Checkout, started_at: datetime, emit: Emit) -> None:
+    """Build every target's image, up to --jobs at once; all are tried, the first error is raised."""
+    errors: list[AutopackError] = []
+
+    def build_one(target: Target) -> None:
+        assert target.artifact is not None and target.project is not None
+        dockerfile = dockerfiles[target.module]
+        try:
+            try:
+                artifact_arg = target.artifact.relative_to(dockerfile.context).as_posix()
+            except ValueError:
+                raise MavenError(f"the artifact {target.artifact} lies outside the build context {dockerfile.context}", "keep <build><directory> inside the module") from None
+            target.image = engine.build(
+                dockerfile,
+                target.references,
+                build_args={"ARTIFACT": artifact_arg, "VERSION": target.project.version, **settings.build_args},
+                labels=_labels(target.project, checkout, started_at),
+                target=settings.target,
+                no_cache=settings.no_cache,
+                pull=settings.pull,
+                network=settings.network,
+                emit=emit if len(targets) == 1 else _for_module(emit, target.module),
+            )
+            emit(Progress("image", f"{target.module}: {target.image.id.removeprefix('sha256:')[:12]}", {"module": target.module, "state": "built"}))
+        except AutopackError as e:
+            errors.append(e)
+            emit(Progress("image", f"{target.module}: failed", {"module": target.module, "state": "failed"}))
+
+    with ThreadPoolExecutor(max_workers=max(1, min(settings.jobs or 2, len(targets) or 1))) as pool:
+        list(pool.map(build_one, targets))
+    if errors:
+        first = errors[0]
+        if len(targets) > 1:
+            raise type(first)(f"{first.message} (and {len(errors) - 1} more)" if len(errors) > 1 else first.message, first.hint)
+        raise first
+
+
+def _for_module(emit: Emit, module: str) -> Emit:
+    """Prefix a module's image-build events with its name, for views that show many at once."""
+
+    def emit_module(event: Event) -> None:
+        if isinstance(event, Progress):
+            emit(Progress(event.stage, f"{module}: {event.message}", {**event.facts, "module": module, "key": module}))
+        elif isinstance(event, LogLine):
+            emit(LogLine(event.stage, f"{module}: {event.text}", event.level))
+        else:
+            emit(event)
+
+    return emit_module
+
+
+def _dockerfile_path(settings: Settings, directory: Path) -> Path | None:
+    if settings.dockerfile and not settings.dockerfile.is_absolute():
+        return directory / settings.dockerfile
+    return settings.dockerfile
 
 
 def push_only(settings: Settings, image: str, emit: Emit, record: Record) -> Record:
@@ -130,11 +204,14 @@ def push_only(settings: Settings, image: str, emit: Emit, record: Record) -> Rec
         image_tags = list(settings.tags) or [tag or "latest"]
         for t in image_tags:
             tags.validate_reference(f"{repository}:{t}")
-        record.image = Engine().existing(image if tag else f"{image}:latest")
+        target = Target(module=repository.rpartition("/")[2])
+        target.references = [f"{repository}:{t}" for t in image_tags]
+        target.image = Engine().existing(image if tag else f"{image}:latest")
+        record.targets.append(target)
         push_plan = _plan_push(settings, emit)
         if not push_plan.destinations:
             raise UsageError("nothing to push to", "give --push registry[:port]/repository (repeatable)")
-    _push(settings, emit, record, push_plan, image_tags)
+    _push(settings, emit, record, push_plan, many=False)
     return record
 
 
@@ -158,27 +235,40 @@ def _plan_push(settings: Settings, emit: Emit) -> _PushPlan:
     return _PushPlan(destinations, auths, immutable, tries)
 
 
-def _push(settings: Settings, emit: Emit, record: Record, plan: _PushPlan, image_tags: list[str]) -> None:
+def _push(settings: Settings, emit: Emit, record: Record, plan: _PushPlan, many: bool) -> None:
+    """Every built image to every destination; with several images a destination is a
+    prefix, and each image goes to ``<destination>/<image name>``."""
     if not plan.destinations:
         emit(StageFinished("push", "skipped", 0.0, "no --push destination"))
         return
-    assert record.image is not None
     with _stage(record, emit, "push"):
-        try:
-            record.destinations = publish.publish(
-                record.image.id,
-                image_tags,
-                plan.destinations,
-                plan.auths,
-                jobs=settings.push_jobs or len(plan.destinations),
-                retries=settings.push_retries,
-                immutable=plan.immutable,
-                emit=emit,
-                preflight_tries=plan.preflight_tries,
-            )
-        except publish.PublishFailed as e:
-            record.destinations = e.results
-            raise e.error from None
+        failures: list[publish.PublishFailed] = []
+        for target in (t for t in record.targets if t.image):
+            assert target.image is not None
+            destinations = [publish.Destination(d.registry, f"{d.repository}/{_last_part(target.references[0])}") for d in plan.destinations] if many else plan.destinations
+            auths = {new: plan.auths.get(old) for new, old in zip(destinations, plan.destinations)}
+            tries = {new: plan.preflight_tries.get(old, 0) for new, old in zip(destinations, plan.destinations)}
+            try:
+                target.destinations = publish.publish(
+                    target.image.id,
+                    list(dict.fromkeys(tags.split_reference(r)[1] for r in target.references)),
+                    destinations,
+                    auths,
+                    jobs=settings.push_jobs or len(destinations),
+                    retries=settings.push_retries,
+                    immutable=plan.immutable,
+                    emit=emit,
+                    preflight_tries=tries,
+                )
+            except publish.PublishFailed as e:
+                target.destinations = e.results
+                failures.append(e)
+        if failures:
+            raise failures[0].error
+
+
+def _last_part(reference: str) -> str:
+    return tags.split_reference(reference)[0].rpartition("/")[2]
 
 
 def _destinations(settings: Settings) -> list[str]:
@@ -257,8 +347,13 @@ def _created(checkout: Checkout, started_at: datetime) -> datetime:
     return started_at
 
 
-def _default_image(project: Project) -> str:
-    return re.sub(r"[^a-z0-9._-]+", "-", project.artifact_id.lower()).strip("._-") or "app"
+def _image_name(project: Project, settings: Settings, many: bool) -> str:
+    """``images.<artifactId>`` from autopack.toml, else the artifactId; with several images
+    ``--image`` is a prefix (``registry/team`` → ``registry/team/<artifactId>``)."""
+    own = settings.images.get(project.artifact_id) or re.sub(r"[^a-z0-9._-]+", "-", project.artifact_id.lower()).strip("._-") or "app"
+    if not settings.image:
+        return own
+    return f"{settings.image}/{own.rpartition('/')[2]}" if many else settings.image
 
 
 def _log_dir(settings: Settings, started_at: datetime) -> Path:

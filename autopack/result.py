@@ -26,18 +26,33 @@ class StageRecord:
 
 
 @dataclass
+class Target:
+    """One image of the run: the module it packages, and what became of it."""
+
+    module: str
+    project: Project | None = None
+    references: list[str] = field(default_factory=list)
+    artifact: Path | None = None
+    image: Image | None = None
+    destinations: list[Published] = field(default_factory=list)
+
+
+@dataclass
 class Record:
     """Mutable on purpose: the pipeline adds to it stage by stage; ``to_dict`` freezes it."""
 
     checkout: Checkout | None = None
     project: Project | None = None
     maven: MavenBuild | None = None
-    artifact: Path | None = None
-    image: Image | None = None
-    references: list[str] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
     stages: list[StageRecord] = field(default_factory=list)
     logs: dict[str, str] = field(default_factory=dict)
-    destinations: list[Published] = field(default_factory=list)
+
+    def target(self) -> Target:
+        """The one target of a single-image run (``autopack push``, a one-module build)."""
+        if not self.targets:
+            self.targets.append(Target(module=self.project.artifact_id if self.project else ""))
+        return self.targets[0]
 
     def to_dict(self, exit_code: int, error: dict[str, str] | None = None) -> dict[str, Any]:
         c, p = self.checkout, self.project
@@ -64,31 +79,34 @@ class Record:
             "project": None
             if p is None
             else {"groupId": p.group_id, "artifactId": p.artifact_id, "version": p.version, "packaging": p.packaging},
-            "artifacts": [] if self.artifact is None else [{"module": p.artifact_id if p else None, "path": str(self.artifact), "size": _size(self.artifact)}],
+            "artifacts": [{"module": t.module, "path": str(t.artifact), "size": _size(t.artifact)} for t in self.targets if t.artifact],
             "tests": dict(self.maven.tests) if self.maven else None,
-            "images": [] if self.image is None else [_image(self.image, p, self.artifact)],
-            "plannedReferences": list(self.references),
-            "destinations": [_destination(d) for d in self.destinations],
+            "images": [_image(t) for t in self.targets if t.image],
+            "plannedReferences": [r for t in self.targets for r in t.references],
+            "destinations": [_destination(d, t.module) for t in self.targets for d in t.destinations],
             "stages": [{"name": s.name, "status": s.status, "seconds": round(s.seconds, 3)} for s in self.stages],
             "logs": dict(self.logs),
         }
         return data
 
 
-def _image(image: Image, project: Project | None, artifact: Path | None) -> dict[str, Any]:
+def _image(target: Target) -> dict[str, Any]:
+    assert target.image is not None
+    image = target.image
     return {
-        "module": project.artifact_id if project else None,
+        "module": target.module,
         "id": image.id,
         "tags": list(image.references),
         "labels": dict(image.labels),
         "size": image.size,
-        "artifact": str(artifact) if artifact else None,
+        "artifact": str(target.artifact) if target.artifact else None,
     }
 
 
-def _destination(published: Published) -> dict[str, Any]:
+def _destination(published: Published, module: str) -> dict[str, Any]:
     d = published.destination
     return {
+        "module": module,
         "destination": d.name,
         "registry": d.registry,
         "repository": d.repository,

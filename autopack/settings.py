@@ -49,6 +49,8 @@ class Settings:
     maven_settings: Path | None = None
     offline: bool = False
     maven_args: tuple[str, ...] = ()
+    modules: tuple[str, ...] = ()
+    maven_threads: str | None = None
     # image
     dockerfile: Path | None = None
     image: str | None = None
@@ -58,6 +60,8 @@ class Settings:
     no_cache: bool = False
     pull: bool = False
     network: str | None = None
+    jobs: int | None = None
+    images: Mapping[str, str] = field(default_factory=dict)
     build_number: str | None = None
     # push
     destinations: tuple[str, ...] = ()

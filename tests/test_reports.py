@@ -17,9 +17,9 @@ def pushed_result() -> dict:
     data["project"] = {"groupId": "com.example", "artifactId": "orders", "version": "1.4.0", "packaging": "jar"}
     data["images"] = [{"module": "orders", "id": "sha256:" + "b" * 64, "tags": ["orders:1.4.0"], "labels": {}, "size": 1, "artifact": None}]
     data["destinations"] = [
-        {"destination": "a.example.com/team/orders", "registry": "a.example.com", "repository": "team/orders", "status": "ok", "digest": DIGEST,
+        {"module": "orders", "destination": "a.example.com/team/orders", "registry": "a.example.com", "repository": "team/orders", "status": "ok", "digest": DIGEST,
          "tags": ["1.4.0"], "unchangedTags": [], "attempts": 1, "preflightAttempts": 1, "credentialSource": None, "error": None, "seconds": 1.0},
-        {"destination": "b.example.com:5000/team/orders", "registry": "b.example.com:5000", "repository": "team/orders", "status": "ok", "digest": DIGEST,
+        {"module": "orders", "destination": "b.example.com:5000/team/orders", "registry": "b.example.com:5000", "repository": "team/orders", "status": "ok", "digest": DIGEST,
          "tags": ["1.4.0"], "unchangedTags": [], "attempts": 1, "preflightAttempts": 1, "credentialSource": None, "error": None, "seconds": 1.0},
     ]  # fmt: skip
     return data

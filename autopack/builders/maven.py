@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,10 +33,12 @@ class MavenBuild:
     log: Path
     seconds: float
     tests: dict[str, int] = field(default_factory=dict)
+    module_status: dict[str, str] = field(default_factory=dict)
 
 
-def maven_command(settings: Settings, project_dir: Path) -> list[str]:
-    """The Maven argv for ``settings`` — ``./mvnw`` when the project ships the wrapper."""
+def maven_command(settings: Settings, project_dir: Path, projects: Sequence[str] = ()) -> list[str]:
+    """The Maven argv for ``settings`` — ``./mvnw`` when the project ships the wrapper.
+    ``projects`` (module paths) limit a reactor build to them and what they need."""
     wrapper = project_dir / "mvnw"
     argv = ["./mvnw"] if wrapper.is_file() and os.access(wrapper, os.X_OK) else ["mvn"]
     argv += ["--batch-mode", "-Dstyle.color=never"]  # no prompts, no ANSI in logs
@@ -49,6 +52,10 @@ def maven_command(settings: Settings, project_dir: Path) -> list[str]:
         argv.append(f"-D{key}={value}")
     if settings.skip_tests:
         argv.append("-DskipTests")
+    if settings.maven_threads:
+        argv += ["--threads", settings.maven_threads]
+    if projects:
+        argv += ["--projects", ",".join(projects), "--also-make"]
     argv += settings.maven_args
     argv += settings.goals
     return argv
@@ -61,6 +68,7 @@ class MavenWatcher:
     _MOJO = re.compile(r"^\[INFO\] --- (?P<plugin>[\w.-]+):(?:[\w.-]+:)?(?P<goal>[\w-]+) (?:\((?P<execution>[^)]*)\) )?@ (?P<module>\S+) ---$")
     _TESTS = re.compile(r"Tests run: (?P<run>\d+), Failures: (?P<failures>\d+), Errors: (?P<errors>\d+), Skipped: (?P<skipped>\d+), Time elapsed")
     _FAILED_GOAL = re.compile(r"^\[ERROR\] Failed to execute goal (?P<goal>\S+)(?: \([^)]*\))? on project (?P<module>[^:]+): (?P<reason>.*)$")
+    _SUMMARY = re.compile(r"^\[INFO\] (?P<name>.+?) \.+ ?(?P<status>SUCCESS|FAILURE|SKIPPED)\b")
     _ARCHIVE = re.compile(r"^\[INFO\] Building [\w.]+: ")  # the archiver's "Building jar: /x.jar"
     _NOISE = ("To see the full stack trace", "Re-run Maven using", "For more information about the errors", "[Help ", "-> [Help", "After correcting the problems")
 
@@ -72,6 +80,7 @@ class MavenWatcher:
         self.tests = {"run": 0, "failures": 0, "errors": 0, "skipped": 0}
         self.errors: list[str] = []
         self.failed_goal: re.Match[str] | None = None
+        self.module_status: dict[str, str] = {}  # by module <name>, from the reactor summary
 
     def __call__(self, line: str) -> None:
         shown = line.startswith("[ERROR]") and self._error(line)
@@ -82,6 +91,9 @@ class MavenWatcher:
         elif m := self._MOJO.match(line):
             self.goal = f"{m['plugin'].removeprefix('maven-').removesuffix('-plugin')}:{m['goal']}"
             self._progress()
+        elif m := self._SUMMARY.match(line):
+            self.module_status[m["name"]] = m["status"]
+            self.emit(Progress(STAGE, f"{m['name']}: {m['status'].lower()}", {"module": m["name"], "state": m["status"].lower(), "key": m["name"]}))
         if not shown:
             self.emit(LogLine(STAGE, line, "debug"))
         if m := self._TESTS.search(line):
@@ -105,7 +117,7 @@ class MavenWatcher:
         tests = f"tests {t['run']} run, {t['failures'] + t['errors']} failed" if t["run"] else ""
         where = f"{self.module} [{self.position}]" if self.position else self.module
         message = " · ".join(part for part in (where, self.goal, tests) if part)
-        self.emit(Progress(STAGE, message, {"module": self.module, "goal": self.goal, **{f"tests_{k}": v for k, v in t.items()}}))
+        self.emit(Progress(STAGE, message, {"module": self.module, "goal": self.goal, "key": "", **{f"tests_{k}": v for k, v in t.items()}}))
 
     def failure(self, log: Path, completed: process.Completed) -> MavenError:
         hint = f"the [ERROR] lines above say why; full log: {log}"
@@ -132,8 +144,10 @@ class MavenWatcher:
         return ""
 
 
-def run_maven(settings: Settings, project: Project, emit: Emit, log: Path) -> MavenBuild:
-    argv = maven_command(settings, project.directory)
+def run_maven(settings: Settings, project: Project, emit: Emit, log: Path, projects: Sequence[str] = ()) -> MavenBuild:
+    """Run Maven once for the whole reactor. A failure raises ``MavenError`` carrying
+    ``module_status`` (module name → SUCCESS/FAILURE/SKIPPED) for the modules it got to."""
+    argv = maven_command(settings, project.directory, projects)
     emit(LogLine(STAGE, "$ " + " ".join(argv), "info"))
     watcher = MavenWatcher(emit)
     started = time.monotonic()
@@ -142,8 +156,10 @@ def run_maven(settings: Settings, project: Project, emit: Emit, log: Path) -> Ma
     except process.ProcessFailed as e:
         if e.completed.returncode == 127:
             raise MavenError(f"{argv[0]}: command not found", "install Maven (apt-get install maven) or add ./mvnw to the project") from e
-        raise watcher.failure(log, e.completed) from e
-    return MavenBuild(tuple(argv), log, time.monotonic() - started, dict(watcher.tests))
+        error = watcher.failure(log, e.completed)
+        error.module_status = dict(watcher.module_status)  # type: ignore[attr-defined]
+        raise error from e
+    return MavenBuild(tuple(argv), log, time.monotonic() - started, dict(watcher.tests), dict(watcher.module_status))
 
 
 def find_artifact(project: Project) -> Path:

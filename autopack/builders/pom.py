@@ -1,5 +1,6 @@
 """The pom model autopack needs before Maven runs: coordinates (with ``<parent>``
-inheritance, properties and CI-friendly versions), packaging, finalName and modules.
+inheritance, properties and CI-friendly versions), packaging, finalName, name, modules and
+dependencies, with the pom's active profiles applied.
 
 Poms come from repositories we do not control, so they are parsed with defusedxml.
 """
@@ -8,8 +9,8 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from defusedxml import ElementTree as SafeET
@@ -31,7 +32,14 @@ class Project:
     final_name: str
     build_directory: Path
     properties: Mapping[str, str] = field(default_factory=dict)
-    modules: tuple[str, ...] = ()
+    modules: tuple[str, ...] = ()  # as written, the active profiles' after the pom's own
+    name: str = ""  # <name> (not inherited, as in Maven), else the artifactId
+    dependencies: tuple[tuple[str, str], ...] = ()  # (groupId, artifactId), inherited ones included
+    parent: tuple[str, str] | None = None  # (groupId, artifactId) of <parent>
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", self.artifact_id)  # what Maven's reactor prints without <name>
 
     @property
     def directory(self) -> Path:
@@ -40,6 +48,18 @@ class Project:
     @property
     def coordinates(self) -> str:
         return f"{self.group_id}:{self.artifact_id}:{self.version}"
+
+
+@dataclass(frozen=True)
+class _Profile:
+    """A ``<profile>``: how it is activated and what of it autopack uses."""
+
+    id: str
+    active_by_default: bool
+    conditions: tuple[tuple[str, str | None] | None, ...]  # property (name, value); None: jdk/os/file
+    properties: dict[str, str]
+    modules: tuple[str, ...]
+    dependencies: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -57,19 +77,24 @@ class _RawPom:
     properties: dict[str, str]
     modules: tuple[str, ...]
     parent: dict[str, str] | None
+    name: str | None = None
+    dependencies: tuple[tuple[str, str], ...] = ()
+    profiles: tuple[_Profile, ...] = ()
 
 
-def load_project(pom: Path, defines: Mapping[str, str] | None = None) -> Project:
+def load_project(pom: Path, defines: Mapping[str, str] | None = None, profiles: Sequence[str] = ()) -> Project:
     """Read ``pom`` (a pom.xml or a directory holding one) into a resolved ``Project``.
 
     ``defines`` are ``-D`` user properties; like Maven, they win over the pom's own
     ``<properties>`` (that is how ``-Drevision=1.2.3`` sets a CI-friendly version).
+    ``profiles`` are ``-P`` ids (``!id`` or ``-id`` deactivates); the pom's and its parents'
+    active profiles add their modules, properties and dependencies.
     Raises ``UsageError`` naming the file and line when the pom cannot describe a project.
     """
     pom = pom / "pom.xml" if pom.is_dir() else pom
-    raw = _read(pom)
     defines = dict(defines or {})
-    parent = _local_parent(raw, defines, frozenset({pom.resolve()}))
+    raw = _activate(_read(pom), profiles, defines)
+    parent = _local_parent(raw, defines, frozenset({pom.resolve()}), profiles)
 
     properties: dict[str, str] = dict(parent.properties) if parent else {}
     properties.update(raw.properties)
@@ -117,6 +142,9 @@ def load_project(pom: Path, defines: Mapping[str, str] | None = None) -> Project
         build_directory = pom.parent / build_directory
     scope.builtins["project.build.directory"] = str(build_directory)
     final_raw = raw.final_name or (parent.final_name_raw if parent else None) or "${project.artifactId}-${project.version}"
+    # Like Maven's inheritance merge: the child's own dependencies first, then the parents'.
+    dependencies = dict.fromkeys(raw.dependencies)
+    dependencies.update(dict.fromkeys(parent.dependencies if parent else ()))
 
     return Project(
         pom=pom,
@@ -128,6 +156,9 @@ def load_project(pom: Path, defines: Mapping[str, str] | None = None) -> Project
         build_directory=build_directory,
         properties={k: scope.resolve(v) for k, v in properties.items()},
         modules=raw.modules,
+        name=scope.resolve(raw.name or ""),
+        dependencies=tuple(dict.fromkeys((scope.resolve(g), scope.resolve(a)) for g, a in dependencies)),
+        parent=(scope.resolve(parent_ref.get("groupId", "")), scope.resolve(parent_ref.get("artifactId", ""))) if raw.parent else None,
     )
 
 
@@ -138,9 +169,12 @@ class _Parent:
     properties: dict[str, str]
     final_name_raw: str | None
     build_directory_raw: str | None
+    dependencies: tuple[tuple[str, str], ...] = ()  # uninterpolated: resolved in the child's scope
 
 
-def _local_parent(raw: _RawPom, defines: Mapping[str, str], seen: frozenset[Path] = frozenset()) -> _Parent | None:
+def _local_parent(
+    raw: _RawPom, defines: Mapping[str, str], seen: frozenset[Path] = frozenset(), profiles: Sequence[str] = ()
+) -> _Parent | None:
     """The parent pom on disk (``<relativePath>``, default ``../pom.xml``) when it is the one
     ``<parent>`` names; a parent only in a repository contributes its coordinates alone."""
     if not raw.parent:
@@ -158,7 +192,8 @@ def _local_parent(raw: _RawPom, defines: Mapping[str, str], seen: frozenset[Path
     parent_raw = _read(candidate)
     if parent_raw.artifact_id != raw.parent.get("artifactId"):
         return None
-    grand = _local_parent(parent_raw, defines, seen | {candidate})
+    parent_raw = _activate(parent_raw, profiles, defines)
+    grand = _local_parent(parent_raw, defines, seen | {candidate}, profiles)
     properties = dict(grand.properties) if grand else {}
     properties.update(parent_raw.properties)
     parent_ref = parent_raw.parent or {}
@@ -168,7 +203,60 @@ def _local_parent(raw: _RawPom, defines: Mapping[str, str], seen: frozenset[Path
         properties=properties,
         final_name_raw=parent_raw.final_name or (grand.final_name_raw if grand else None),
         build_directory_raw=parent_raw.build_directory or (grand.build_directory_raw if grand else None),
+        dependencies=tuple(dict.fromkeys((*parent_raw.dependencies, *(grand.dependencies if grand else ())))),
     )
+
+
+def _activate(raw: _RawPom, profiles: Sequence[str], defines: Mapping[str, str]) -> _RawPom:
+    """``raw`` with its active profiles merged in, chosen as Maven 3 does: a profile named by
+    ``-P`` or whose activation holds is active unless deactivated; the ``activeByDefault``
+    ones only when no other profile of this pom is. jdk, os and file activation are not
+    evaluated here: such a profile is active only when named."""
+    wanted: set[str] = set()
+    unwanted: set[str] = set()
+    for item in (p.strip() for entry in profiles for p in entry.split(",")):
+        if item[:1] in ("!", "-"):
+            unwanted.add(item[1:])
+        elif item:
+            wanted.add(item.removeprefix("+"))
+    active, by_default = [], []
+    for profile in raw.profiles:
+        if profile.id in unwanted:
+            continue
+        if profile.id in wanted or _conditions_hold(profile, defines):
+            active.append(profile)
+        elif profile.active_by_default:
+            by_default.append(profile)
+    active = active or by_default
+    if not active:
+        return raw
+    properties = dict(raw.properties)
+    modules = list(raw.modules)
+    dependencies = list(raw.dependencies)
+    for profile in active:
+        properties.update(profile.properties)  # a profile's properties win over the pom's
+        # Like Maven's profile injection: a module or dependency already listed is not repeated.
+        modules += [m for m in profile.modules if m not in modules]
+        dependencies += [d for d in profile.dependencies if d not in dependencies]
+    return replace(raw, properties=properties, modules=tuple(modules), dependencies=tuple(dependencies))
+
+
+def _conditions_hold(profile: _Profile, defines: Mapping[str, str]) -> bool:
+    """All conditions must hold (Maven ≥ 3.2.2); property ones as Maven's PropertyProfileActivator."""
+    if not profile.conditions:
+        return False
+    for condition in profile.conditions:
+        if condition is None:
+            return False
+        name, value = condition
+        actual = defines.get(name.lstrip("!"))
+        if value:
+            holds = (actual == value.lstrip("!")) != value.startswith("!")
+        else:
+            holds = bool(actual) != name.startswith("!")
+        if not holds:
+            return False
+    return True
 
 
 class _Scope:
@@ -219,11 +307,9 @@ def _read(path: Path) -> _RawPom:
 
     parent_el = _child(root, "parent")
     parent = {_local(c.tag): (c.text or "").strip() for c in parent_el} if parent_el is not None else None
-    props_el = _child(root, "properties")
-    properties = {_local(c.tag): (c.text or "").strip() for c in props_el} if props_el is not None else {}
-    modules_el = _child(root, "modules")
-    modules = tuple((m.text or "").strip() for m in modules_el if _local(m.tag) == "module") if modules_el is not None else ()
     build = _child(root, "build")
+    profiles_el = _child(root, "profiles")
+    profiles = tuple(_read_profile(p) for p in profiles_el if _local(p.tag) == "profile") if profiles_el is not None else ()
     return _RawPom(
         path=path,
         line=line,
@@ -233,10 +319,54 @@ def _read(path: Path) -> _RawPom:
         packaging=_text(root, "packaging"),
         final_name=_text(build, "finalName") if build is not None else None,
         build_directory=_text(build, "directory") if build is not None else None,
-        properties=properties,
-        modules=modules,
+        properties=_properties(root),
+        modules=_modules(root),
         parent=parent,
+        name=_text(root, "name"),
+        dependencies=_dependencies(root),
+        profiles=profiles,
     )
+
+
+def _read_profile(element: ET.Element) -> _Profile:
+    activation = _child(element, "activation")
+    conditions: list[tuple[str, str | None] | None] = []
+    active_by_default = False
+    for condition in activation if activation is not None else ():
+        kind = _local(condition.tag)
+        if kind == "activeByDefault":
+            active_by_default = (condition.text or "").strip() == "true"
+        elif kind == "property":
+            conditions.append((_text(condition, "name") or "", _text(condition, "value")))
+        else:
+            conditions.append(None)
+    return _Profile(
+        id=_text(element, "id") or "default",
+        active_by_default=active_by_default,
+        conditions=tuple(conditions),
+        properties=_properties(element),
+        modules=_modules(element),
+        dependencies=_dependencies(element),
+    )
+
+
+def _properties(element: ET.Element) -> dict[str, str]:
+    props_el = _child(element, "properties")
+    return {_local(c.tag): (c.text or "").strip() for c in props_el} if props_el is not None else {}
+
+
+def _modules(element: ET.Element) -> tuple[str, ...]:
+    modules_el = _child(element, "modules")
+    return tuple((m.text or "").strip() for m in modules_el if _local(m.tag) == "module") if modules_el is not None else ()
+
+
+def _dependencies(element: ET.Element) -> tuple[tuple[str, str], ...]:
+    """(groupId, artifactId) of ``<dependencies>``, uninterpolated; not dependencyManagement."""
+    deps_el = _child(element, "dependencies")
+    if deps_el is None:
+        return ()
+    found = ((_text(d, "groupId") or "", _text(d, "artifactId")) for d in deps_el if _local(d.tag) == "dependency")
+    return tuple(dict.fromkeys((g, a) for g, a in found if a))
 
 
 def _local(tag: str) -> str:

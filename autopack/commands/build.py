@@ -25,6 +25,8 @@ Examples:
 
   Source: autopack build svn://svn.example.com/repo/trunk --revision 1234   |   autopack build svn://svn.example.com/repo --branch release-1
 
+  Modules: autopack build services --module billing --module api --maven-threads 2 --jobs 2
+
   Maven: autopack build -P prod -D revision=1.4.0 --skip-tests --offline -s ci-settings.xml --maven-arg=-U
 
   Image: autopack build -f docker/Dockerfile --image registry.example.com/team/orders --build-arg JAVA_OPTS=-Xmx256m --target runtime
@@ -55,6 +57,8 @@ def build(
     maven_settings: Annotated[Optional[Path], typer.Option("-s", "--settings", metavar="FILE", help="Maven settings.xml to use.", rich_help_panel=MAVEN)] = None,
     offline: Annotated[Optional[bool], typer.Option("--offline/--online", help="Run Maven offline (-o).", rich_help_panel=MAVEN, show_default=False)] = None,
     maven_arg: Annotated[Optional[list[str]], typer.Option("--maven-arg", metavar="ARG", help="Extra Maven argument, passed as is (repeatable; write --maven-arg=-U).", rich_help_panel=MAVEN)] = None,
+    module: Annotated[Optional[list[str]], typer.Option("-m", "--module", metavar="NAME", help="Build only this image module (artifactId or path; repeatable) and what it needs (-pl … -am).", rich_help_panel=MAVEN)] = None,
+    maven_threads: Annotated[Optional[str], typer.Option("--maven-threads", metavar="N", help="Maven's -T: modules built in parallel (e.g. 2, 1C).", rich_help_panel=MAVEN)] = None,
     goal: Annotated[Optional[list[str]], typer.Option("--goal", metavar="GOAL", help="Maven goal or phase (repeatable) (default: clean package).", rich_help_panel=MAVEN)] = None,
     # image
     file: Annotated[Optional[Path], typer.Option("-f", "--file", metavar="FILE", help="Dockerfile, relative to the project (default: Dockerfile).", rich_help_panel=IMAGE)] = None,
@@ -64,6 +68,7 @@ def build(
     target: Annotated[Optional[str], typer.Option("--target", metavar="STAGE", help="Dockerfile stage to build.", rich_help_panel=IMAGE)] = None,
     no_cache: Annotated[Optional[bool], typer.Option("--no-cache/--cache", help="Build without the engine's layer cache.", rich_help_panel=IMAGE, show_default=False)] = None,
     pull: Annotated[Optional[bool], typer.Option("--pull/--no-pull", help="Always try to pull newer base images.", rich_help_panel=IMAGE, show_default=False)] = None,
+    jobs: Annotated[Optional[int], typer.Option("-j", "--jobs", metavar="N", min=1, max=16, help="Images built at once in a multi-module project (default: 2).", rich_help_panel=IMAGE)] = None,
     network: Annotated[Optional[str], typer.Option("--network", metavar="MODE", help="Network mode for RUN steps (e.g. host, none).", rich_help_panel=IMAGE)] = None,
     build_number: Annotated[Optional[str], typer.Option("--build-number", metavar="N", help="The CI build number for {build} (default: $CI_PIPELINE_IID or $BUILD_NUMBER).", rich_help_panel=IMAGE)] = None,
     # push
@@ -106,6 +111,9 @@ def build(
             "offline": offline,
             "maven_args": tuple(maven_arg or ()),
             "goals": tuple(goal or ()),
+            "modules": tuple(module or ()),
+            "maven_threads": maven_threads,
+            "jobs": jobs,
             "dockerfile": file,
             "image": image,
             "tags": tuple(tag or ()),

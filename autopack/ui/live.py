@@ -40,6 +40,8 @@ class LiveRenderer:
         # destination → layer → (state, current bytes, total bytes), drawn under the push row
         self.layers: dict[str, dict[str, tuple[str, int, int]]] = {}
         self.verified: dict[str, str] = {}
+        # module → stage → what it is doing: a row per module when a reactor builds several
+        self.modules: dict[str, dict[str, str]] = {}
         self.live = Live(console=self.console, refresh_per_second=8, transient=False, get_renderable=self._render)
         self._lock = threading.Lock()
 
@@ -66,6 +68,9 @@ class LiveRenderer:
                 self.verified[str(event.facts["destination"])] = secrets.redact(event.message)
             elif isinstance(event, Progress) and row:
                 row.message = secrets.redact(event.message)
+                if "module" in event.facts:
+                    module = str(event.facts["module"])
+                    self.modules.setdefault(module, {})[event.stage] = secrets.redact(event.message).removeprefix(f"{module}: ")
             elif isinstance(event, LogLine) and self._shows(event):
                 style = {"error": "red", "warning": "yellow"}.get(event.level, "")
                 self.console.print(Text(strip_ansi(secrets.redact(event.text)), style=style), soft_wrap=True)
@@ -92,10 +97,21 @@ class LiveRenderer:
                 icon = _ICONS.get(row.state, _ICONS["pending"])
                 elapsed = f"{row.seconds:.1f}s" if row.state != "pending" else ""
             table.add_row(icon, row.title, Text(row.message, style="dim" if row.state != "running" else ""), elapsed)
+            if row.title == "Image" and len(self.modules) > 1:
+                table.add_row("", "", self._module_rows(), "")
             if row.title == "Push" and row.state == "running":
                 for destination, layers in self.layers.items():
                     table.add_row("", "", self._destination_block(destination, layers), "")
         return table
+
+    def _module_rows(self) -> Table:
+        block = Table(box=None, padding=(0, 1), show_edge=False)
+        block.add_column("module", style="bold", no_wrap=True)
+        block.add_column("maven", no_wrap=True, overflow="ellipsis", max_width=50)
+        block.add_column("image", no_wrap=True, overflow="ellipsis", max_width=40)
+        for module, stages in self.modules.items():
+            block.add_row(Text(module), Text(stages.get("maven", "")), Text(stages.get("image", "")))
+        return block
 
     def _destination_block(self, destination: str, layers: dict[str, tuple[str, int, int]]) -> Table:
         block = Table.grid(padding=(0, 1))

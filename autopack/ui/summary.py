@@ -17,8 +17,10 @@ def rows(data: dict[str, Any]) -> list[tuple[str, str]]:
     if tests := data.get("tests"):
         if tests.get("run"):
             out.append(("tests", f"{tests['run']} run, {tests['failures']} failed, {tests['errors']} errors, {tests['skipped']} skipped"))
+    several = len(data.get("images", [])) > 1
     for image in data.get("images", []):
-        out.append(("image", f"{image['id'].removeprefix('sha256:')[:12]} ({_megabytes(image['size'])})"))
+        module = f"{image['module']}: " if several else ""
+        out.append(("image", f"{module}{image['id'].removeprefix('sha256:')[:12]} ({_megabytes(image['size'])})"))
         for tag in image["tags"]:
             out.append(("tag", tag))
     if not data.get("images") and data.get("plannedReferences") and data["status"] != "ok":

@@ -342,3 +342,121 @@ def test_entity_declarations_are_refused(tmp_path: Path, text: str) -> None:
 
     assert "unsafe XML" in caught.value.message
     assert str(pom) in caught.value.message
+
+
+# --- name, dependencies, parent ----------------------------------------------------------
+
+
+def test_name_is_read_resolved_and_defaults_to_the_artifact_id(tmp_path: Path) -> None:
+    named = write_pom(tmp_path / "n", "<groupId>g</groupId><artifactId>svc</artifactId><version>1</version><name>The ${project.artifactId}</name>")
+    plain = write_pom(tmp_path / "p", "<groupId>g</groupId><artifactId>svc</artifactId><version>1</version>")
+
+    assert load_project(named).name == "The svc"
+    assert load_project(plain).name == "svc"
+
+
+def test_name_is_not_inherited(tmp_path: Path) -> None:
+    # As Maven's reactor summary shows: a child without <name> is listed by its artifactId.
+    write_pom(tmp_path, PARENT_BODY + "<name>Parent Name</name>")
+    child = write_pom(tmp_path / "service", parent_ref() + "<artifactId>service</artifactId>")
+
+    assert load_project(child).name == "service"
+
+
+def test_dependencies_are_resolved_and_include_the_parents(tmp_path: Path) -> None:
+    write_pom(
+        tmp_path,
+        PARENT_BODY
+        + "<dependencyManagement><dependencies><dependency><groupId>managed</groupId><artifactId>only</artifactId>"
+        "<version>1</version></dependency></dependencies></dependencyManagement>"
+        "<dependencies><dependency><groupId>${project.groupId}</groupId><artifactId>${project.artifactId}-logging</artifactId>"
+        "</dependency></dependencies>",
+    )
+    child = write_pom(
+        tmp_path / "service",
+        parent_ref()
+        + "<artifactId>service</artifactId><properties><json>jackson-databind</json></properties><dependencies>"
+        "<dependency><groupId>${project.groupId}</groupId><artifactId>lib</artifactId><version>${project.version}</version></dependency>"
+        "<dependency><groupId>com.fasterxml.jackson.core</groupId><artifactId>${json}</artifactId></dependency>"
+        "<dependency><groupId>org.junit.jupiter</groupId><artifactId>junit-jupiter</artifactId><scope>test</scope></dependency>"
+        "</dependencies>",
+    )
+
+    project = load_project(child)
+
+    assert project.dependencies == (
+        ("com.example", "lib"),
+        ("com.fasterxml.jackson.core", "jackson-databind"),
+        ("org.junit.jupiter", "junit-jupiter"),
+        ("com.example", "service-logging"),  # inherited, interpolated in the child's scope as Maven does
+    )
+    assert project.parent == ("com.example", "parent")
+    assert load_project(tmp_path).parent is None
+
+
+# --- profiles ----------------------------------------------------------------------------
+
+PROFILE_ROOT = """
+  <groupId>g</groupId><artifactId>root</artifactId><version>1</version><packaging>pom</packaging>
+  <modules><module>lib</module></modules>
+  <properties><flavour>plain</flavour></properties>
+  <profiles>
+    <profile>
+      <id>extras</id>
+      <modules><module>extra</module><module>lib</module></modules>
+      <properties><flavour>extra</flavour></properties>
+      <dependencies><dependency><groupId>g</groupId><artifactId>from-profile</artifactId></dependency></dependencies>
+    </profile>
+    <profile>
+      <id>defaults</id>
+      <activation><activeByDefault>true</activeByDefault></activation>
+      <modules><module>default-on</module></modules>
+    </profile>
+    <profile>
+      <id>ci</id>
+      <activation><property><name>env</name><value>ci</value></property></activation>
+      <modules><module>ci-only</module></modules>
+    </profile>
+    <profile>
+      <id>new-jdk</id>
+      <activation><jdk>[17,)</jdk></activation>
+      <modules><module>jdk-only</module></modules>
+    </profile>
+  </profiles>
+"""
+
+
+@pytest.mark.parametrize(
+    ("profiles", "defines", "modules"),
+    [
+        ((), {}, ("lib", "default-on")),
+        (("extras",), {}, ("lib", "extra")),
+        (("extras", "defaults"), {}, ("lib", "extra", "default-on")),
+        (("-defaults",), {}, ("lib",)),
+        ((), {"env": "ci"}, ("lib", "ci-only")),
+        ((), {"env": "dev"}, ("lib", "default-on")),
+        (("new-jdk",), {}, ("lib", "jdk-only")),
+    ],
+    ids=["active-by-default", "by-P", "both", "deactivated", "by-property", "property-other-value", "jdk-only-when-named"],
+)
+def test_modules_of_active_profiles_follow_the_poms_own(
+    tmp_path: Path, profiles: tuple[str, ...], defines: dict[str, str], modules: tuple[str, ...]
+) -> None:
+    assert load_project(write_pom(tmp_path, PROFILE_ROOT), defines, profiles).modules == modules
+
+
+def test_the_default_behaviour_is_unchanged_without_profiles(tmp_path: Path) -> None:
+    pom = write_pom(tmp_path, "<groupId>g</groupId><artifactId>a</artifactId><version>1</version><modules><module>m</module></modules>")
+
+    assert load_project(pom).modules == load_project(pom, None, ()).modules == ("m",)
+
+
+def test_an_active_profile_adds_properties_and_dependencies_also_to_children(tmp_path: Path) -> None:
+    write_pom(tmp_path, PROFILE_ROOT)
+    child = write_pom(tmp_path / "lib", parent_ref("root", "g", "1") + "<artifactId>lib</artifactId><name>lib-${flavour}</name>")
+
+    plain = load_project(child)
+    extra = load_project(child, profiles=["extras"])
+
+    assert (plain.properties["flavour"], plain.name, plain.dependencies) == ("plain", "lib-plain", ())
+    assert (extra.properties["flavour"], extra.name, extra.dependencies) == ("extra", "lib-extra", (("g", "from-profile"),))

@@ -14,7 +14,7 @@ from autopack.builders.image import Image
 from autopack.builders.maven import MavenBuild
 from autopack.builders.pom import Project
 from autopack.events import Event, LogLine, Progress, StageFinished, StageStarted
-from autopack.result import Record, StageRecord
+from autopack.result import Record, StageRecord, Target
 from autopack.ui import summary
 from autopack.ui.plain import PlainRenderer
 
@@ -166,7 +166,7 @@ def failed_record() -> Record:
     return Record(
         project=project,
         maven=MavenBuild(("mvn",), Path("/logs/maven.log"), 3.2, {"run": 4, "failures": 1, "errors": 0, "skipped": 1}),
-        references=["hello:1.0.0", "hello:latest"],
+        targets=[Target("hello", project, references=["hello:1.0.0", "hello:latest"])],
         stages=[StageRecord("source", "ok", 0.12), StageRecord("plan", "ok", 0.04), StageRecord("maven", "failed", 3.25)],
         logs={"maven": "/logs/maven.log"},
     )
@@ -197,7 +197,7 @@ def test_summary_lines_of_a_failed_run() -> None:
 
 def test_summary_rows_of_a_built_image() -> None:
     record = failed_record()
-    record.image = Image("sha256:0123456789abcdef0123", ("hello:1.0.0", "hello:latest"), {}, 123_456_789, 4.0)
+    record.targets[0].image = Image("sha256:0123456789abcdef0123", ("hello:1.0.0", "hello:latest"), {}, 123_456_789, 4.0)
 
     rows = summary.rows(record.to_dict(0))
 

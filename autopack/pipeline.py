@@ -1,4 +1,4 @@
-"""The only place that knows the order: source → plan → maven → image.
+"""The only place that knows the order: source → plan → maven → image → push.
 
 Each stage is a call into its module; this file wires their values together, reports stage
 boundaries as events and records what each produced into the run's ``Record``.
@@ -248,6 +248,8 @@ def _push(settings: Settings, emit: Emit, record: Record, plan: _PushPlan, many:
             destinations = [publish.Destination(d.registry, f"{d.repository}/{_last_part(target.references[0])}") for d in plan.destinations] if many else plan.destinations
             auths = {new: plan.auths.get(old) for new, old in zip(destinations, plan.destinations)}
             tries = {new: plan.preflight_tries.get(old, 0) for new, old in zip(destinations, plan.destinations)}
+            if many:
+                emit(Progress("push", f"{target.module}: pushing", {"module": target.module, "key": target.module}))
             try:
                 target.destinations = publish.publish(
                     target.image.id,
@@ -263,6 +265,9 @@ def _push(settings: Settings, emit: Emit, record: Record, plan: _PushPlan, many:
             except publish.PublishFailed as e:
                 target.destinations = e.results
                 failures.append(e)
+            if many:
+                done = sum(d.status == "ok" for d in target.destinations)
+                emit(Progress("push", f"{target.module}: {done}/{len(destinations)} destinations", {"module": target.module, "key": target.module}))
         if failures:
             raise failures[0].error
 

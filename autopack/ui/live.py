@@ -109,8 +109,9 @@ class LiveRenderer:
         block.add_column("module", style="bold", no_wrap=True)
         block.add_column("maven", no_wrap=True, overflow="ellipsis", max_width=50)
         block.add_column("image", no_wrap=True, overflow="ellipsis", max_width=40)
+        block.add_column("push", no_wrap=True, overflow="ellipsis", max_width=30)
         for module, stages in self.modules.items():
-            block.add_row(Text(module), Text(stages.get("maven", "")), Text(stages.get("image", "")))
+            block.add_row(Text(module), Text(stages.get("maven", "")), Text(stages.get("image", "")), Text(stages.get("push", "")))
         return block
 
     def _destination_block(self, destination: str, layers: dict[str, tuple[str, int, int]]) -> Table:

@@ -12,25 +12,23 @@ import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import platformdirs
 
-from autopack import cache, ci, credentials, tags, vcs
-from autopack.builders import maven, publish
+from autopack import cache, ci, destinations, tags, vcs
+from autopack.builders import maven
 from autopack.builders.image import Dockerfile, Engine, inspect_dockerfile
 from autopack.builders.pom import Project
 from autopack.builders.reactor import Module, Reactor, load_reactor
-from autopack.credentials import RegistryAuth
 from autopack.errors import AutopackError, ImageError, MavenError, UsageError
 from autopack.events import Emit, Event, LogLine, Progress, StageFinished, StageStarted
 from autopack.result import Record, StageRecord, Target
 from autopack.settings import Settings
 from autopack.vcs.base import Checkout, Login, SourceSpec
 
-CI_REGISTRY_IMAGE = "$CI_REGISTRY_IMAGE"  # what a bare --push stands for
 STAGES = {"source": "Source", "plan": "Plan", "maven": "Maven", "image": "Image", "push": "Push"}
 
 
@@ -94,7 +92,7 @@ def _build(settings: Settings, emit: Emit, record: Record, login: Login | None, 
             record.targets.append(target)
             dockerfiles[module.artifact_id] = inspect_dockerfile(module.directory, _dockerfile_path(settings, module.directory))
         engine = Engine()
-        push_plan = _plan_push(settings, emit)
+        push_plan = destinations.plan(settings, emit)
         emit(Progress("plan", f"{reactor.root.project.coordinates} → {', '.join(r for t in record.targets for r in t.references)}"))
 
     failure: MavenError | None = None
@@ -208,94 +206,19 @@ def push_only(settings: Settings, image: str, emit: Emit, record: Record) -> Rec
         target.references = [f"{repository}:{t}" for t in image_tags]
         target.image = Engine().existing(image if tag else f"{image}:latest")
         record.targets.append(target)
-        push_plan = _plan_push(settings, emit)
+        push_plan = destinations.plan(settings, emit)
         if not push_plan.destinations:
             raise UsageError("nothing to push to", "give --push registry[:port]/repository (repeatable)")
     _push(settings, emit, record, push_plan, many=False)
     return record
 
 
-@dataclass
-class _PushPlan:
-    destinations: list[publish.Destination]
-    auths: dict[publish.Destination, RegistryAuth | None]
-    immutable: re.Pattern[str] | None
-    preflight_tries: dict[publish.Destination, int]
-
-
-def _plan_push(settings: Settings, emit: Emit) -> _PushPlan:
-    """Destinations, their credentials and — unless --no-preflight — proof of push rights."""
-    destinations = [publish.parse_destination(d) for d in _destinations(settings)]
-    immutable = _immutable(settings.immutable_tags)
-    tries: dict[publish.Destination, int] = {}
-    if destinations and settings.preflight:
-        auths = publish.preflight(destinations, settings.registry_auth_file, settings.push_retries, emit, tries)
-    else:
-        auths = {d: credentials.resolve(d.registry, settings.registry_auth_file) for d in destinations}
-    return _PushPlan(destinations, auths, immutable, tries)
-
-
-def _push(settings: Settings, emit: Emit, record: Record, plan: _PushPlan, many: bool) -> None:
-    """Every built image to every destination; with several images a destination is a
-    prefix, and each image goes to ``<destination>/<image name>``."""
+def _push(settings: Settings, emit: Emit, record: Record, plan: destinations.PushPlan, many: bool) -> None:
     if not plan.destinations:
         emit(StageFinished("push", "skipped", 0.0, "no --push destination"))
         return
     with _stage(record, emit, "push"):
-        failures: list[publish.PublishFailed] = []
-        for target in (t for t in record.targets if t.image):
-            assert target.image is not None
-            destinations = [publish.Destination(d.registry, f"{d.repository}/{_last_part(target.references[0])}") for d in plan.destinations] if many else plan.destinations
-            auths = {new: plan.auths.get(old) for new, old in zip(destinations, plan.destinations)}
-            tries = {new: plan.preflight_tries.get(old, 0) for new, old in zip(destinations, plan.destinations)}
-            if many:
-                emit(Progress("push", f"{target.module}: pushing", {"module": target.module, "key": target.module}))
-            try:
-                target.destinations = publish.publish(
-                    target.image.id,
-                    list(dict.fromkeys(tags.split_reference(r)[1] for r in target.references)),
-                    destinations,
-                    auths,
-                    jobs=settings.push_jobs or len(destinations),
-                    retries=settings.push_retries,
-                    immutable=plan.immutable,
-                    emit=emit,
-                    preflight_tries=tries,
-                )
-            except publish.PublishFailed as e:
-                target.destinations = e.results
-                failures.append(e)
-            if many:
-                done = sum(d.status == "ok" for d in target.destinations)
-                emit(Progress("push", f"{target.module}: {done}/{len(destinations)} destinations", {"module": target.module, "key": target.module}))
-        if failures:
-            raise failures[0].error
-
-
-def _last_part(reference: str) -> str:
-    return tags.split_reference(reference)[0].rpartition("/")[2]
-
-
-def _destinations(settings: Settings) -> list[str]:
-    """``--push`` given without a value means GitLab's ``CI_REGISTRY_IMAGE``."""
-    resolved = []
-    for destination in settings.destinations:
-        if destination == CI_REGISTRY_IMAGE:
-            destination = os.environ.get("CI_REGISTRY_IMAGE", "")
-            if not destination:
-                raise UsageError("--push without a destination needs CI_REGISTRY_IMAGE", "name one: --push registry[:port]/repository")
-        if destination not in resolved:
-            resolved.append(destination)
-    return resolved
-
-
-def _immutable(pattern: str | None) -> re.Pattern[str] | None:
-    if not pattern:
-        return None
-    try:
-        return re.compile(pattern)
-    except re.error as e:
-        raise UsageError(f"--immutable-tags '{pattern}' is not a regular expression: {e}", "e.g. --immutable-tags '\\d+\\.\\d+\\.\\d+'") from None
+        destinations.push_targets(record.targets, plan, settings, emit, many)
 
 
 @contextlib.contextmanager

@@ -90,20 +90,12 @@ def build(
     config: o.Config = None,
 ) -> None:
     """Build the Maven project at SOURCE and package it into a tagged image."""
+    given = locals()
     o.run_command(
         stages=pipeline.STAGES,
         cli={
             "source": source,
-            "ref": ref,
-            "revision": revision,
-            "branch": branch,
-            "svn_tag": svn_tag,
-            "vcs": vcs,
-            "subdir": subdir,
-            "shallow": shallow,
-            "gitlab_url": gitlab_url,
-            "svn_user": svn_user,
-            "svn_password_file": svn_password_file,
+            **o.source_values(given),
             "profiles": tuple(p for item in profile or () for p in item.split(",") if p),
             "defines": parse_pairs(define or (), "-D/--define"),
             "skip_tests": skip_tests,
@@ -123,12 +115,7 @@ def build(
             "pull": pull,
             "network": network,
             "build_number": build_number,
-            "destinations": tuple(push or ()),
-            "preflight": preflight,
-            "push_jobs": push_jobs,
-            "push_retries": push_retries,
-            "immutable_tags": immutable_tags,
-            "registry_auth_file": registry_auth_file,
+            **o.push_values(given),
             "log_dir": log_dir,
             "result_file": result_file,
         },

@@ -43,20 +43,12 @@ def checkout(
     verbose: o.Verbose = False,
 ) -> None:
     """Check SOURCE out into DEST at a branch, tag, commit or revision."""
+    given = locals()
     o.run_command(
         stages={"source": pipeline.STAGES["source"]},
         cli={
             "source": source,
-            "ref": ref,
-            "revision": revision,
-            "branch": branch,
-            "svn_tag": svn_tag,
-            "vcs": vcs,
-            "subdir": subdir,
-            "shallow": shallow,
-            "gitlab_url": gitlab_url,
-            "svn_user": svn_user,
-            "svn_password_file": svn_password_file,
+            **o.source_values(given),
         },
         config=None,
         json_out=json_out,

@@ -54,6 +54,20 @@ LogDir = Annotated[Optional[Path], typer.Option("--log-dir", metavar="DIR", help
 Config = Annotated[Optional[Path], typer.Option("--config", metavar="FILE", help="Settings file (default: autopack.toml in the project).", rich_help_panel=OUTPUT)]
 
 
+SOURCE_OPTIONS = ("ref", "revision", "branch", "svn_tag", "vcs", "subdir", "shallow", "gitlab_url", "svn_user", "svn_password_file")
+PUSH_OPTIONS = ("preflight", "push_jobs", "push_retries", "immutable_tags", "registry_auth_file")
+
+
+def source_values(given: dict[str, Any]) -> dict[str, Any]:
+    """The source options a command received (its ``locals()``), as settings values."""
+    return {name: given[name] for name in SOURCE_OPTIONS}
+
+
+def push_values(given: dict[str, Any]) -> dict[str, Any]:
+    """The push options a command received, as settings values (``--push`` → destinations)."""
+    return {"destinations": tuple(given["push"] or ()), **{name: given[name] for name in PUSH_OPTIONS}}
+
+
 def svn_login(settings: Settings, from_stdin: bool) -> Login | None:
     """An svn login from --svn-password-file or --svn-password-stdin; the environment's
     AUTOPACK_SVN_USER/AUTOPACK_SVN_PASSWORD are read by the svn backend itself."""

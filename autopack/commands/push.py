@@ -38,16 +38,12 @@ def push(
     verbose: o.Verbose = False,
 ) -> None:
     """Push a local image to one or more registries."""
+    given = locals()
     o.run_command(
         stages={"plan": pipeline.STAGES["plan"], "push": pipeline.STAGES["push"]},
         cli={
             "tags": tuple(tag or ()),
-            "destinations": tuple(push or ()),
-            "preflight": preflight,
-            "push_jobs": push_jobs,
-            "push_retries": push_retries,
-            "immutable_tags": immutable_tags,
-            "registry_auth_file": registry_auth_file,
+            **o.push_values(given),
         },
         config=None,
         json_out=json_out,

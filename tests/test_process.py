@@ -135,7 +135,12 @@ def test_a_failing_callback_stops_the_whole_group() -> None:
 
     def on_line(line: str) -> None:
         if line == "started":
-            seen.extend(_pids_running(sleeper))
+            # `sh` forks the background job before it echoes, but the fork may not have exec'd
+            # `sleep` yet: give it a moment to show up under its own command line.
+            deadline = time.monotonic() + 5
+            while not seen and time.monotonic() < deadline:
+                seen.extend(_pids_running(sleeper))
+                time.sleep(0.02)
             raise RuntimeError("renderer broke")
 
     started = time.monotonic()

@@ -96,9 +96,10 @@ def _strip_remote(branch: str | None) -> str | None:
     return branch.split("/", 1)[1] if branch.startswith(("origin/", "refs/remotes/origin/")) else branch.removeprefix("refs/heads/")
 
 
-def settings_layer(ctx: CiContext) -> dict[str, object]:
-    """The CI layer of the settings precedence (see settings.py)."""
-    return {"build_number": ctx.build_number, "source": ctx.workspace, "tags": ctx.default_tags or None}
+def settings_layers(ctx: CiContext) -> tuple[dict[str, object], dict[str, object]]:
+    """The CI's facts (above a project's autopack.toml) and its defaults (below it) in the
+    settings precedence (see settings.py)."""
+    return {"build_number": ctx.build_number, "source": ctx.workspace}, {"tags": ctx.default_tags or None}
 
 
 def enrich(checkout: Checkout, ctx: CiContext) -> Checkout:

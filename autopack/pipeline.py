@@ -19,6 +19,7 @@ from pathlib import Path
 import platformdirs
 
 from autopack import cache, ci, destinations, tags, vcs
+from autopack import settings as settings_module
 from autopack.builders import maven
 from autopack.builders.image import Dockerfile, Engine, inspect_dockerfile
 from autopack.builders.pom import Project
@@ -72,12 +73,17 @@ def source_spec(settings: Settings, emit: Emit, login: Login | None = None) -> S
 
 def _build(settings: Settings, emit: Emit, record: Record, login: Login | None, dest: Path) -> Record:
     started_at = datetime.now(timezone.utc).replace(microsecond=0)
-    log_dir = _log_dir(settings, started_at)
 
     with _stage(record, emit, "source"):
         dest.mkdir(parents=True)
         checkout = ci.enrich(vcs.checkout(source_spec(settings, emit, login), dest, emit), ci.detect(os.environ))
         record.checkout = checkout
+        if checkout.kind != "local":
+            settings = settings_module.with_project_file(settings, checkout.path)
+        if settings.config_file:
+            where = settings.config_file.relative_to(dest) if settings.config_file.is_relative_to(dest) else None
+            emit(LogLine("source", f"settings from {where} in the checkout" if where else f"settings from {settings.config_file}", "info"))
+    log_dir = _log_dir(settings, started_at)
 
     with _stage(record, emit, "plan"):
         reactor = load_reactor(checkout.path, settings.defines, settings.profiles)

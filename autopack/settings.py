@@ -5,9 +5,12 @@
    ``AUTOPACK_DEFINES="a=1,b=2"``) — except ``AUTOPACK_IMAGE_NAME``,
    ``AUTOPACK_TAG_TEMPLATES="{version} latest"`` and ``AUTOPACK_SVN_REVISION``, whose plain
    names belong to the dotenv report (``ENV_NAMES``);
-3. facts of the CI system the run is in (source, build number, default tags: ``ci.py``);
-4. ``autopack.toml`` in the project (or ``--config FILE``), keys named like the options;
-5. defaults.
+3. facts of the CI system the run is in (source, build number: ``ci.py``);
+4. ``autopack.toml`` in the project (or ``--config FILE``), keys named like the options —
+   for a git or svn source, the one in the checkout (``with_project_file``); relative paths
+   in it are relative to the file;
+5. the CI system's default tags (a project's own ``tags`` beat them);
+6. defaults.
 """
 
 from __future__ import annotations
@@ -73,9 +76,18 @@ class Settings:
     # output
     log_dir: Path | None = None
     result_file: Path | None = None
+    # how these values came about: names set by layers 1–3, and the settings file read
+    given: frozenset[str] = frozenset()
+    config_file: Path | None = None
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name not in ("given", "config_file")}
+# Where to check out from is not a project's own setting: it is known before the checkout.
+_SOURCE_ONLY = {"source", "result_file", "vcs", "ref", "revision", "branch", "svn_tag", "subdir", "shallow"}
+# Read before a checkout exists: a file inside the checkout comes too late for these.
+_BEFORE_CHECKOUT = {"gitlab_url", "svn_user", "svn_password_file"}
+# Paths in a settings file are relative to the file (``dockerfile`` to each module's directory).
+_FILE_RELATIVE = {"maven_settings", "registry_auth_file", "svn_password_file", "log_dir"}
 
 
 def resolve(
@@ -89,18 +101,34 @@ def resolve(
     ``config`` is an explicit --config file, else ``<source>/autopack.toml`` when present.
     """
     environ = os.environ if environ is None else environ
-    ci_layer = ci.settings_layer(ci.detect(environ))
+    ci_layer, ci_defaults = ci.settings_layers(ci.detect(environ))
     source = cli.get("source") or environ.get("AUTOPACK_SOURCE") or ci_layer["source"] or "."
-    file_values = _load_file(config if config else Path(source) / CONFIG_FILE, required=bool(config))
+    path = config if config else Path(source) / CONFIG_FILE
+    file_values = _load_file(path, required=bool(config))
 
     values: dict[str, Any] = {}
+    given = set()
     for name in _FIELDS:
-        for layer in (cli.get(name), _from_env(name, environ), ci_layer.get(name), file_values.get(name)):
+        layers = (cli.get(name), _from_env(name, environ), ci_layer.get(name), file_values.get(name), ci_defaults.get(name))
+        for i, layer in enumerate(layers):
             if layer is not None and layer != () and layer != {}:
                 values[name] = _coerce(name, layer)
+                given.update([name] if i < 3 else [])
                 break
     values["source"] = source
-    return Settings(**values)
+    return Settings(**values, given=frozenset(given), config_file=path if file_values or config else None)
+
+
+def with_project_file(settings: Settings, project_dir: Path) -> Settings:
+    """Layer 4 for a source that was not on disk when ``resolve`` ran: ``autopack.toml`` in
+    the checked-out project fills what options, environment and CI left open. An explicit
+    ``--config`` stays the only file."""
+    path = project_dir / CONFIG_FILE
+    if settings.config_file is not None or not path.is_file():
+        return settings
+    file_values = _load_file(path, required=True)
+    values = {k: _coerce(k, v) for k, v in file_values.items() if k not in settings.given and k not in _BEFORE_CHECKOUT}
+    return dataclasses.replace(settings, **values, config_file=path)
 
 
 # The dotenv/properties reports hand AUTOPACK_IMAGE, AUTOPACK_TAGS, AUTOPACK_REVISION … to the
@@ -173,8 +201,7 @@ def _load_file(path: Path, required: bool) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UsageError(f"{path} is not valid TOML: {e}", "fix the file; see README 'Configuration'") from e
-    # Where to check out from is not a project's own setting: it is read after the checkout.
-    settable = set(_FIELDS) - {"source", "result_file", "vcs", "ref", "revision", "branch", "svn_tag", "subdir", "shallow"}
+    settable = set(_FIELDS) - _SOURCE_ONLY
     values = {k.replace("-", "_"): v for k, v in data.items()}
     unknown = sorted(set(values) - settable)
     if unknown:
@@ -182,6 +209,9 @@ def _load_file(path: Path, required: bool) -> dict[str, Any]:
             f"{path}: unknown setting '{unknown[0]}'",
             "known settings: " + ", ".join(sorted(settable)),
         )
+    for name in _FILE_RELATIVE & set(values):
+        if isinstance(values[name], str):
+            values[name] = str(path.parent / Path(values[name]).expanduser())
     return values
 
 

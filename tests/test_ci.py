@@ -91,6 +91,10 @@ def test_settings_take_ci_defaults_and_explicit_values_win(tmp_path: Path):
     explicit = resolve({"source": "elsewhere", "tags": ("{version}-b{build}",), "build_number": "9"}, environ=env)
     assert (explicit.source, explicit.tags, explicit.build_number) == ("elsewhere", ("{version}-b{build}",), "9")
     assert resolve({}, environ={**env, "AUTOPACK_TAG_TEMPLATES": "nightly"}).tags == ("nightly",)
+    # A project's own tags are a choice the team made; the CI's tags are only a default.
+    (tmp_path / "autopack.toml").write_text('tags = ["{version}"]\nbuild_number = "1"\n')
+    project = resolve({}, environ=env)
+    assert (project.tags, project.build_number) == (("{version}",), "42")
 
 
 def test_enrich_fills_a_detached_workspace_checkout_only(tmp_path: Path):

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from autopack.errors import UsageError
-from autopack.settings import Settings, parse_pairs, resolve, env_name
+from autopack.settings import Settings, env_name, parse_pairs, resolve, with_project_file
 
 
 def resolve_in(project: Path, cli: dict[str, Any] | None = None, environ: dict[str, str] | None = None, toml: str | None = None) -> Settings:
@@ -185,3 +185,42 @@ def test_report_variables_of_an_earlier_job_are_not_read_as_settings(tmp_path: P
     assert (settings.image, settings.tags, settings.revision) == (None, (), None)
     named = resolve_in(tmp_path, environ={"AUTOPACK_IMAGE_NAME": "reg/team/app", "AUTOPACK_SVN_REVISION": "42"})
     assert (named.image, named.revision) == ("reg/team/app", "42")
+
+
+def test_a_checked_out_project_file_fills_what_options_env_and_ci_left_open(tmp_path: Path) -> None:
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / "autopack.toml").write_text(
+        'image = "file/app"\ntags = ["{version}-file"]\nskip_tests = true\nmaven_settings = "ci/settings.xml"\n'
+        'destinations = ["127.0.0.1:5000/team/app"]\ngitlab_url = "https://elsewhere.example"\n'
+    )
+    remote = resolve({"source": "https://git.example.com/team/app.git", "image": "cli/app"}, environ={"AUTOPACK_SKIP_TESTS": "false"})
+    assert remote.config_file is None
+
+    settings = with_project_file(remote, checkout)
+
+    assert settings.config_file == checkout / "autopack.toml"
+    assert (settings.image, settings.skip_tests) == ("cli/app", False)  # given above the file: kept
+    assert settings.tags == ("{version}-file",) and settings.destinations == ("127.0.0.1:5000/team/app",)
+    assert settings.maven_settings == checkout / "ci" / "settings.xml"  # relative to the file
+    assert settings.gitlab_url is None  # needed before the checkout: too late to take from it
+
+
+def test_an_explicit_config_is_not_joined_by_the_checked_out_file(tmp_path: Path) -> None:
+    (tmp_path / "autopack.toml").write_text('image = "checkout/app"\n')
+    config = tmp_path / "ci.toml"
+    config.write_text('tags = ["ci"]\n')
+    remote = resolve({"source": "svn://svn.example.com/repo/trunk"}, environ={}, config=config)
+
+    assert with_project_file(remote, tmp_path) == remote
+    assert (remote.image, remote.tags) == (None, ("ci",))
+
+
+def test_a_checked_out_project_file_with_an_unknown_key_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "autopack.toml").write_text('imgae = "typo/app"\n')
+    remote = resolve({"source": "https://git.example.com/team/app.git"}, environ={})
+
+    with pytest.raises(UsageError) as caught:
+        with_project_file(remote, tmp_path)
+
+    assert str(tmp_path / "autopack.toml") in caught.value.message and "imgae" in caught.value.message

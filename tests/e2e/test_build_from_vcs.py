@@ -13,7 +13,8 @@ import docker
 import pytest
 
 from tests.conftest import AUTOPACK, autopack, images_named
-from tests.servers.git_fixtures import GitRemote, git_remote, git_server  # noqa: F401  (fixtures)
+from tests.servers.fixtures import registries  # noqa: F401  (fixture)
+from tests.servers.git_fixtures import GitRemote, fresh_remote, git_remote, git_server, run_git  # noqa: F401  (fixtures)
 from tests.servers.git_http import GitHttpServer
 from tests.vcs.svn_fixtures import SvnServer, svn_server  # noqa: F401  (fixture)
 
@@ -53,6 +54,33 @@ def test_git_tag_build_then_a_branch_build_fetches_into_the_mirror(tmp_path, eng
     data = json.loads(second.stdout)
     assert data["source"]["cache"] == "fetch" and data["project"]["version"] == "1.2.0-SNAPSHOT"
     assert f"{image_name}:feature-x" in data["images"][0]["tags"]
+
+
+def test_the_checked_out_autopack_toml_applies_and_options_still_win(tmp_path, engine, image_name, fresh_remote: GitRemote, registries):  # noqa: F811
+    """A repository carries its own settings: the build from its URL reads them from the checkout."""
+    registry = registries[0]
+    work = tmp_path / "work"
+    run_git(tmp_path, "clone", "-q", str(fresh_remote.bare), str(work))
+    (work / "autopack.toml").write_text(f'tags = ["{{version}}-from-repo"]\ndestinations = ["{registry.host}/team/from-repo"]\nbuild_args = {{ GREETING = "unused" }}\n')
+    run_git(work, "add", "autopack.toml")
+    run_git(work, "commit", "-q", "-m", "autopack settings")
+    run_git(work, "push", "-q", "origin", "main")
+    env = {"AUTOPACK_CACHE_DIR": str(tmp_path / "cache"), "AUTOPACK_GIT_USER": fresh_remote.username, "AUTOPACK_GIT_PASSWORD": fresh_remote.password}
+
+    run = autopack("build", fresh_remote.url, "--image", image_name, "--skip-tests", "--json", env=env)
+
+    assert run.returncode == 0, run.stderr
+    assert "settings from autopack.toml in the checkout" in run.stderr
+    data = json.loads(run.stdout)
+    assert data["images"][0]["tags"] == [f"{image_name}:1.1.0-from-repo"]
+    assert [(d["registry"], d["repository"], d["status"]) for d in data["destinations"]] == [(registry.host, "team/from-repo", "ok")]
+    assert registry.manifest_digest("team/from-repo", "1.1.0-from-repo") == data["destinations"][0]["digest"]
+
+    explicit = autopack("build", fresh_remote.url, "--image", image_name, "-t", "cli", "--skip-tests", "--json", env={**env, "AUTOPACK_DESTINATIONS": f"{registry.host}/team/from-env"})
+    assert explicit.returncode == 0, explicit.stderr
+    data = json.loads(explicit.stdout)
+    assert data["images"][0]["tags"] == [f"{image_name}:cli"]
+    assert [d["repository"] for d in data["destinations"]] == ["team/from-env"]
 
 
 def test_gitlab_shorthand_with_ci_job_token_and_merge_request_ref(tmp_path, engine, image_name, git_remote: GitRemote):  # noqa: F811

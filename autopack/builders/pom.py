@@ -2,20 +2,18 @@
 inheritance, properties and CI-friendly versions), packaging, finalName, name, modules and
 dependencies, with the pom's active profiles applied.
 
-Poms come from repositories we do not control, so they are parsed with defusedxml.
+Reading the XML is ``pom_xml.py``'s; this module resolves what the poms say.
 """
 
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from defusedxml import ElementTree as SafeET
-from defusedxml.common import DefusedXmlException
-
+from autopack.builders import pom_xml
+from autopack.builders.pom_xml import Profile, RawPom
 from autopack.errors import UsageError
 
 _PROPERTY = re.compile(r"\$\{([^}]+)\}")
@@ -50,38 +48,6 @@ class Project:
         return f"{self.group_id}:{self.artifact_id}:{self.version}"
 
 
-@dataclass(frozen=True)
-class _Profile:
-    """A ``<profile>``: how it is activated and what of it autopack uses."""
-
-    id: str
-    active_by_default: bool
-    conditions: tuple[tuple[str, str | None] | None, ...]  # property (name, value); None: jdk/os/file
-    properties: dict[str, str]
-    modules: tuple[str, ...]
-    dependencies: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class _RawPom:
-    """What one pom.xml says, uninterpolated."""
-
-    path: Path
-    line: int  # of <project>, for errors about what it lacks
-    group_id: str | None
-    artifact_id: str | None
-    version: str | None
-    packaging: str | None
-    final_name: str | None
-    build_directory: str | None
-    properties: dict[str, str]
-    modules: tuple[str, ...]
-    parent: dict[str, str] | None
-    name: str | None = None
-    dependencies: tuple[tuple[str, str], ...] = ()
-    profiles: tuple[_Profile, ...] = ()
-
-
 def load_project(pom: Path, defines: Mapping[str, str] | None = None, profiles: Sequence[str] = ()) -> Project:
     """Read ``pom`` (a pom.xml or a directory holding one) into a resolved ``Project``.
 
@@ -93,7 +59,7 @@ def load_project(pom: Path, defines: Mapping[str, str] | None = None, profiles: 
     """
     pom = pom / "pom.xml" if pom.is_dir() else pom
     defines = dict(defines or {})
-    raw = _activate(_read(pom), profiles, defines)
+    raw = _activate(pom_xml.read(pom), profiles, defines)
     parent = _local_parent(raw, defines, frozenset({pom.resolve()}), profiles)
 
     properties: dict[str, str] = dict(parent.properties) if parent else {}
@@ -173,7 +139,7 @@ class _Parent:
 
 
 def _local_parent(
-    raw: _RawPom, defines: Mapping[str, str], seen: frozenset[Path] = frozenset(), profiles: Sequence[str] = ()
+    raw: RawPom, defines: Mapping[str, str], seen: frozenset[Path] = frozenset(), profiles: Sequence[str] = ()
 ) -> _Parent | None:
     """The parent pom on disk (``<relativePath>``, default ``../pom.xml``) when it is the one
     ``<parent>`` names; a parent only in a repository contributes its coordinates alone."""
@@ -189,7 +155,7 @@ def _local_parent(
         return None
     if candidate in seen:
         raise UsageError(f"{raw.path}: the <parent> chain loops back to {candidate}", "fix <parent><relativePath>")
-    parent_raw = _read(candidate)
+    parent_raw = pom_xml.read(candidate)
     if parent_raw.artifact_id != raw.parent.get("artifactId"):
         return None
     parent_raw = _activate(parent_raw, profiles, defines)
@@ -207,7 +173,7 @@ def _local_parent(
     )
 
 
-def _activate(raw: _RawPom, profiles: Sequence[str], defines: Mapping[str, str]) -> _RawPom:
+def _activate(raw: RawPom, profiles: Sequence[str], defines: Mapping[str, str]) -> RawPom:
     """``raw`` with its active profiles merged in, chosen as Maven 3 does: a profile named by
     ``-P`` or whose activation holds is active unless deactivated; the ``activeByDefault``
     ones only when no other profile of this pom is. jdk, os and file activation are not
@@ -241,7 +207,7 @@ def _activate(raw: _RawPom, profiles: Sequence[str], defines: Mapping[str, str])
     return replace(raw, properties=properties, modules=tuple(modules), dependencies=tuple(dependencies))
 
 
-def _conditions_hold(profile: _Profile, defines: Mapping[str, str]) -> bool:
+def _conditions_hold(profile: Profile, defines: Mapping[str, str]) -> bool:
     """All conditions must hold (Maven ≥ 3.2.2); property ones as Maven's PropertyProfileActivator."""
     if not profile.conditions:
         return False
@@ -280,106 +246,3 @@ class _Scope:
                 break
             text = changed
         return text
-
-
-def _read(path: Path) -> _RawPom:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"no pom.xml at {path}", "run autopack in a Maven project or pass its directory") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"cannot read {path}: {e}", "check the file's permissions and encoding") from e
-    try:
-        root = SafeET.fromstring(text)
-    except ET.ParseError as e:
-        line, column = e.position
-        reason = str(e).split(":")[0]
-        raise UsageError(
-            f"{path}:{line}:{column}: pom.xml is not well-formed XML ({reason})",
-            "fix the XML at that line; `xmllint --noout pom.xml` shows the same",
-        ) from e
-    except DefusedXmlException as e:
-        raise UsageError(f"{path}: refused unsafe XML ({e})", "remove DTDs and entity declarations from the pom") from e
-    if _local(root.tag) != "project":
-        raise UsageError(f"{path}:1: the root element is <{_local(root.tag)}>, not <project>", "is this a Maven pom?")
-    match = re.search(r"<(?:\w+:)?project\b", text)
-    line = text.count("\n", 0, match.start()) + 1 if match else 1
-
-    parent_el = _child(root, "parent")
-    parent = {_local(c.tag): (c.text or "").strip() for c in parent_el} if parent_el is not None else None
-    build = _child(root, "build")
-    profiles_el = _child(root, "profiles")
-    profiles = tuple(_read_profile(p) for p in profiles_el if _local(p.tag) == "profile") if profiles_el is not None else ()
-    return _RawPom(
-        path=path,
-        line=line,
-        group_id=_text(root, "groupId"),
-        artifact_id=_text(root, "artifactId"),
-        version=_text(root, "version"),
-        packaging=_text(root, "packaging"),
-        final_name=_text(build, "finalName") if build is not None else None,
-        build_directory=_text(build, "directory") if build is not None else None,
-        properties=_properties(root),
-        modules=_modules(root),
-        parent=parent,
-        name=_text(root, "name"),
-        dependencies=_dependencies(root),
-        profiles=profiles,
-    )
-
-
-def _read_profile(element: ET.Element) -> _Profile:
-    activation = _child(element, "activation")
-    conditions: list[tuple[str, str | None] | None] = []
-    active_by_default = False
-    for condition in activation if activation is not None else ():
-        kind = _local(condition.tag)
-        if kind == "activeByDefault":
-            active_by_default = (condition.text or "").strip() == "true"
-        elif kind == "property":
-            conditions.append((_text(condition, "name") or "", _text(condition, "value")))
-        else:
-            conditions.append(None)
-    return _Profile(
-        id=_text(element, "id") or "default",
-        active_by_default=active_by_default,
-        conditions=tuple(conditions),
-        properties=_properties(element),
-        modules=_modules(element),
-        dependencies=_dependencies(element),
-    )
-
-
-def _properties(element: ET.Element) -> dict[str, str]:
-    props_el = _child(element, "properties")
-    return {_local(c.tag): (c.text or "").strip() for c in props_el} if props_el is not None else {}
-
-
-def _modules(element: ET.Element) -> tuple[str, ...]:
-    modules_el = _child(element, "modules")
-    return tuple((m.text or "").strip() for m in modules_el if _local(m.tag) == "module") if modules_el is not None else ()
-
-
-def _dependencies(element: ET.Element) -> tuple[tuple[str, str], ...]:
-    """(groupId, artifactId) of ``<dependencies>``, uninterpolated; not dependencyManagement."""
-    deps_el = _child(element, "dependencies")
-    if deps_el is None:
-        return ()
-    found = ((_text(d, "groupId") or "", _text(d, "artifactId")) for d in deps_el if _local(d.tag) == "dependency")
-    return tuple(dict.fromkeys((g, a) for g, a in found if a))
-
-
-def _local(tag: str) -> str:
-    return tag.rpartition("}")[2]
-
-
-def _child(element: ET.Element, name: str) -> ET.Element | None:
-    for child in element:
-        if _local(child.tag) == name:
-            return child
-    return None
-
-
-def _text(element: ET.Element, name: str) -> str | None:
-    child = _child(element, name)
-    return (child.text or "").strip() or None if child is not None else None

@@ -2,8 +2,8 @@
 
 Before the build (``preflight``): each destination's credential is resolved and the
 registry is asked whether it grants push, so a refusal costs seconds, not a build. After
-it (``publish``): the engine pushes to one destination, checking every line of the push
-stream and retrying transient failures with backoff; the other destinations receive a copy
+it (``publish``): the engine pushes to one destination (``engine_push``: every line of the
+push stream checked, transient failures retried with backoff); the other destinations receive a copy
 of those exact bytes in parallel; then every registry is asked for each tag's manifest
 digest, which must be the one pushed.
 """
@@ -19,20 +19,16 @@ from pathlib import Path
 
 import docker
 import docker.errors
-import tenacity
 
 from autopack import credentials, tags
 from autopack.credentials import RegistryAuth
 from autopack.errors import PushError, UsageError
 from autopack.events import Emit, LogLine, Progress
-from autopack.builders import replicate
-from autopack.registry import RegistryClient, Transient, wait_for
+from autopack.builders import engine_push, replicate
+from autopack.registry import RegistryClient
 
 STAGE = "push"
 MAX_JOBS = 8
-_FATAL = re.compile(r"unauthorized|authentication required|denied|forbidden|\b40[13]\b|manifest invalid|name unknown", re.IGNORECASE)
-_TRANSIENT = re.compile(r"\b5\d\d\b|\b429\b|too ?many ?requests|connection reset|broken pipe|timeout|timed out|\beof\b|connection refused|server misbehaving", re.IGNORECASE)
-_LAYER_STATES = {"Preparing": "waiting", "Waiting": "waiting", "Pushing": "pushing", "Pushed": "done", "Layer already exists": "exists"}
 
 
 @dataclass(frozen=True)
@@ -204,7 +200,7 @@ def _seed(result: Published, image_id: str, tags_: Sequence[str], auth: Registry
     engine = docker.APIClient(**docker.utils.kwargs_from_env(), version="auto", timeout=3600)
     for tag in tags_:
         engine.tag(image_id, result.destination.name, tag, force=True)
-        result.digest = _push_with_retries(engine, result.destination, tag, auth, retries, result, emit)
+        result.digest = engine_push.push_tag(engine, result.destination.name, tag, auth, retries, emit, on_attempt=lambda n: setattr(result, "attempts", max(result.attempts, n)))
         result.tags.append(tag)
     result.attempts = result.attempts or 1
 
@@ -230,69 +226,3 @@ def _already_there(registry: RegistryClient, destination: Destination, tag: str,
         emit(LogLine(STAGE, f"{destination.name}:{tag} already holds this image; not pushed again", "info"))
         return True
     raise PushError(f"{destination.name}:{tag} already exists with other content and matches --immutable-tags", "bump the version, or push under another tag")
-
-
-def _push_with_retries(engine: docker.APIClient, destination: Destination, tag: str, auth: RegistryAuth | None, retries: int, result: Published, emit: Emit) -> str:
-    auth_config = {"username": auth.username, "password": auth.password, "serveraddress": destination.registry} if auth else None
-    retrying = tenacity.Retrying(stop=tenacity.stop_after_attempt(retries + 1), wait=wait_for, retry=tenacity.retry_if_exception_type(Transient), reraise=True)
-    tries = 0
-    try:
-        for attempt in retrying:
-            with attempt:
-                tries += 1
-                result.attempts = max(result.attempts, tries)
-                if tries > 1:
-                    emit(LogLine(STAGE, f"{destination.name}:{tag}: attempt {tries} of {retries + 1}", "warning"))
-                return _push_once(engine, destination, tag, auth_config, emit)
-    except Transient as e:
-        raise PushError(f"{destination.name}:{tag} failed after {tries} attempts: {e}", "raise --push-retries, or check the registry") from None
-    raise AssertionError("unreachable")
-
-
-def _push_once(engine: docker.APIClient, destination: Destination, tag: str, auth_config: dict | None, emit: Emit) -> str:
-    digest = ""
-    watcher = _LayerWatcher(destination.name, emit)
-    for chunk in engine.push(destination.name, tag, stream=True, decode=True, auth_config=auth_config):
-        if "error" in chunk or "errorDetail" in chunk:
-            message = ((chunk.get("errorDetail") or {}).get("message") or chunk.get("error") or "unknown error").strip()
-            if _TRANSIENT.search(message) and not _FATAL.search(message):
-                raise Transient(message)
-            origin_hint = "check the credential (see the pre-flight line above)" if _FATAL.search(message) else "see the registry's log"
-            raise PushError(f"{destination.name}:{tag}: {message}", origin_hint)
-        if aux := chunk.get("aux"):
-            digest = aux.get("Digest", digest)
-        watcher(chunk)
-    if not digest:
-        raise Transient(f"the push of {destination.name}:{tag} ended without a digest")
-    return digest
-
-
-class _LayerWatcher:
-    """Per-layer state from the push stream, as Progress events: one per state change, and
-    byte counts no more than a few times a second."""
-
-    def __init__(self, destination: str, emit: Emit) -> None:
-        self.destination = destination
-        self.emit = emit
-        self.last: dict[str, tuple[str, float]] = {}
-
-    def __call__(self, chunk: Mapping) -> None:
-        layer, status = chunk.get("id"), chunk.get("status") or ""
-        if not layer or len(layer) < 8:
-            return
-        state = _LAYER_STATES.get(status) or ("mounted" if status.startswith("Mounted from") else "retrying" if status.startswith("Retrying") else None)
-        if state is None:
-            return
-        detail = chunk.get("progressDetail") or {}
-        now = time.monotonic()
-        previous, when = self.last.get(layer, ("", 0.0))
-        if state == previous and (state != "pushing" or now - when < 0.25):
-            return
-        self.last[layer] = (state, now)
-        self.emit(
-            Progress(
-                STAGE,
-                f"{self.destination} {layer}: {state}",
-                {"destination": self.destination, "layer": layer, "state": state, "current": detail.get("current", 0), "total": detail.get("total", 0), "key": f"{self.destination} {layer}"},
-            )
-        )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import ssl
 import urllib.error
 import urllib.request
 from base64 import b64encode
@@ -17,10 +18,11 @@ from types import ModuleType
 from urllib.parse import urlsplit
 
 from autopack import secrets
-from autopack.errors import UsageError
+from autopack.errors import SourceError, UsageError
 from autopack.events import Emit, LogLine
 from autopack.vcs import gitlab, safety
 from autopack.vcs.base import Checkout, Login, SourceSpec
+from autopack.vcs.svn_client import TRUST_FINGERPRINT_ENV, colon_form, server_fingerprint
 
 # kind → backend module, imported on first use (pysvn and GitPython cost start-up time).
 BACKENDS: dict[str, str] = {"local": "autopack.vcs.local", "git": "autopack.vcs.git", "svn": "autopack.vcs.svn"}
@@ -128,7 +130,10 @@ def _detect_on_disk(path: Path) -> str:
 def _ask_server(url: str, environ: Mapping[str, str], gitlab_url: str | None, login: Login | None) -> str:
     """One cheap request each: git's smart-HTTP ref advertisement, then svn's DAV OPTIONS."""
     git_login = gitlab.login_for(url, environ, gitlab.server_url(gitlab_url, environ))
-    answer = _request(url.rstrip("/") + "/info/refs?service=git-upload-pack", "GET", git_login)
+    try:
+        answer = _request(url.rstrip("/") + "/info/refs?service=git-upload-pack", "GET", git_login)
+    except ssl.SSLCertVerificationError:
+        raise _untrusted(url) from None  # nothing was sent: the handshake failed first
     if answer and answer.get("content-type", "").startswith("application/x-git-upload-pack-advertisement"):
         return "git"
     answer = _request(url, "OPTIONS", login)
@@ -150,8 +155,24 @@ def _request(url: str, method: str, login: Login | None) -> dict[str, str] | Non
             return {k.lower(): v for k, v in response.headers.items()}
     except urllib.error.HTTPError as e:
         return {k.lower(): v for k, v in e.headers.items()} if e.code < 500 else None
-    except (urllib.error.URLError, OSError):
+    except urllib.error.URLError as e:
+        if isinstance(e.reason, ssl.SSLCertVerificationError):
+            raise e.reason from None  # the caller says so; every other failure is "no answer"
         return None
+    except ssl.SSLCertVerificationError:
+        raise
+    except OSError:
+        return None
+
+
+def _untrusted(url: str) -> SourceError:
+    shown = secrets.strip_url_credentials(url)
+    presented = server_fingerprint(shown)
+    named = f" — it presents {colon_form(presented)}: check that with the server's owner first" if presented else ""
+    return SourceError(
+        f"the certificate of {shown} is not trusted, so autopack cannot ask whether it is a git or an svn server",
+        f"add its CA to the system's trust store, or for an svn server give --vcs svn (or svn+https://) and set {TRUST_FINGERPRINT_ENV} to its SHA-1 fingerprint{named}",
+    )
 
 
 __all__ = ["BACKENDS", "Checkout", "SourceSpec", "checkout", "resolve"]

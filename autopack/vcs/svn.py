@@ -22,7 +22,7 @@ from autopack import cache, secrets
 from autopack.errors import SourceError, UsageError
 from autopack.events import Emit, LogLine
 from autopack.vcs.base import Checkout, Login, SourceSpec, project_path
-from autopack.vcs.svn_client import Client, SvnFailure
+from autopack.vcs.svn_client import TRUST_FINGERPRINT_ENV, Client, SvnFailure, colon_form, server_fingerprint
 
 BACKEND_ENV = "AUTOPACK_SVN_BACKEND"
 USER_ENV, PASSWORD_ENV = "AUTOPACK_SVN_USER", "AUTOPACK_SVN_PASSWORD"
@@ -35,6 +35,7 @@ _AUTH = {170001, 215004}  # RA_NOT_AUTHORIZED, AUTHN_NO_PROVIDER / credentials e
 _NO_REVISION = {160006}  # FS_NO_SUCH_REVISION
 _NO_PATH = {170000, 160013, 200009, 195012, 210005}  # RA_ILLEGAL_URL, FS_NOT_FOUND, ILLEGAL_TARGET, …
 _UNREACHABLE = {170013, 210002, 670002, 670008, 111, 113, 110}  # can't connect, DNS, refused, timed out
+_UNTRUSTED = {230001}  # RA_SERF_SSL_CERT_UNTRUSTED: the server's certificate failed verification
 
 
 def checkout(spec: SourceSpec, dest: Path, emit: Emit) -> Checkout:
@@ -172,7 +173,7 @@ def _backend():
 
 def _server_said_no(e: SvnFailure) -> bool:
     codes = {code for code, _ in e.errors}
-    return e.login_refused or bool(codes & (_AUTH | _NO_REVISION | _NO_PATH | _UNREACHABLE))
+    return e.login_refused or bool(codes & (_AUTH | _NO_REVISION | _NO_PATH | _UNREACHABLE | _UNTRUSTED))
 
 
 def _source_error(e: SvnFailure, shown: str, login: Login | None) -> SourceError:
@@ -190,6 +191,13 @@ def _source_error(e: SvnFailure, shown: str, login: Login | None) -> SourceError
         return SourceError(f"{secrets.redact(message)} in the repository of {shown}", "give a revision that exists (svn log shows them)")
     if codes & _NO_PATH:
         return SourceError(f"{shown} does not exist in the svn repository ({detail})", "check the URL, --branch or --svn-tag and --revision")
+    if codes & _UNTRUSTED or "certificate verification failed" in detail:
+        presented = server_fingerprint(shown)
+        named = f" (it presents {colon_form(presented)}: check that with the server's owner first)" if presented else ""
+        return SourceError(
+            f"the svn server's certificate for {shown} is not trusted: {detail}",
+            f"add its CA to the system's trust store, or set {TRUST_FINGERPRINT_ENV} to its SHA-1 fingerprint{named}",
+        )
     if codes & _UNREACHABLE:
         return SourceError(f"cannot reach the svn server for {shown}: {detail}", "check the URL and that the server is up and reachable")
     return SourceError(f"svn failed for {shown}: {detail}", "see the svn message; the source stage's log has every line")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import ssl
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,7 +27,7 @@ import defusedxml.ElementTree as ET
 from autopack import process
 from autopack.events import Emit, LogLine
 from autopack.vcs.base import Login
-from autopack.vcs.svn_client import Facts, FileCounter, SvnFailure, der_fingerprint, trusted_fingerprint
+from autopack.vcs.svn_client import Facts, FileCounter, SvnFailure, server_fingerprint, trusted_fingerprint
 
 _ERROR = re.compile(r"^svn: (?:warning: )?[EW](\d{6}): (.*)$")
 _ADDED_OR_UPDATED = re.compile(r"^[AUG][ U]?[ B]?[ C]?\s+(.+)$")
@@ -85,11 +84,7 @@ class Client:
             return False
         key = f"{parts.hostname}:{parts.port or 443}"
         if key not in self._trusted:
-            try:
-                pem = ssl.get_server_certificate((parts.hostname, parts.port or 443), timeout=30)
-                self._trusted[key] = der_fingerprint(ssl.PEM_cert_to_DER_cert(pem)) == wanted
-            except (OSError, ValueError):
-                self._trusted[key] = False  # svn will fail closed and say why
+            self._trusted[key] = server_fingerprint(url) == wanted  # None: svn fails closed and says why
         return self._trusted[key]
 
     def info(self, url: str, revision: str) -> Facts:

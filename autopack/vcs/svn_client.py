@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from autopack.events import Emit, Progress
 
@@ -90,3 +92,21 @@ def trusted_fingerprint() -> str | None:
 
 def der_fingerprint(der: bytes) -> str:
     return hashlib.sha1(der).hexdigest()  # svn identifies certificates by SHA-1
+
+
+def server_fingerprint(url: str) -> str | None:
+    """SHA-1 fingerprint of the certificate an https server presents (unverified: this only
+    names it; trusting it is the user's decision), or None when it cannot be fetched."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        return None
+    try:
+        pem = ssl.get_server_certificate((parts.hostname, parts.port or 443), timeout=30)
+        return der_fingerprint(ssl.PEM_cert_to_DER_cert(pem))
+    except (OSError, ValueError):
+        return None
+
+
+def colon_form(fingerprint: str) -> str:
+    """``ccf980…`` → ``cc:f9:80:…``, the way svn prints a fingerprint."""
+    return ":".join(fingerprint[i : i + 2] for i in range(0, len(fingerprint), 2))

@@ -1,0 +1,131 @@
+"""Ctrl-C (SIGINT to the autopack process, as a terminal sends it) in the middle of a stage:
+exit 130, the stage's children stopped, nothing half-written that a later run would trust."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from autopack.vcs import svn
+from tests.conftest import AUTOPACK, autopack, copy_fixture, result_schema
+from tests.vcs.svn_fixtures import svn as run_svn
+
+pytestmark = pytest.mark.e2e
+FILES = 1500  # enough that a checkout takes seconds, not milliseconds
+
+
+class Interruptible:
+    """``autopack ARGS`` with its plain output read line by line, to be interrupted on cue."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            [str(AUTOPACK), *args, "--plain"],
+            env={**os.environ, **env},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            # A shell without job control starts background jobs with SIGINT ignored, and
+            # a child inherits that: give autopack the terminal's default, as a user has it.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+
+    def wait_for(self, predicate, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            assert self.proc.poll() is None, "autopack ended before the cue:\n" + "\n".join(self.lines)
+            time.sleep(0.02)
+        raise AssertionError("no cue within the timeout:\n" + "\n".join(self.lines))
+
+    def interrupt(self, timeout: float = 30) -> float:
+        """SIGINT; returns how long autopack took to exit."""
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return time.monotonic() - started
+
+
+def processes_mentioning(text: str) -> list[str]:
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if text in argv and state != "Z" and int(proc.name) != os.getpid():
+            found.append(argv)
+    return found
+
+
+def test_ctrl_c_during_maven_stops_the_maven_tree_and_exits_130(tmp_path: Path, engine, image_name) -> None:
+    project = copy_fixture("hello-service", tmp_path)
+    result_file = tmp_path / "result.json"
+    run = Interruptible(["build", str(project), "--image", image_name, "--result-file", str(result_file)], {})
+
+    run.wait_for(lambda: processes_mentioning(f"-Dmaven.multiModuleProjectDirectory={project}"))
+    took = run.interrupt()
+
+    assert run.proc.returncode == 130, "\n".join(run.lines)
+    assert took < 15
+    assert run.lines[-1] == "autopack: error: interrupted"
+    deadline = time.monotonic() + 10
+    while processes_mentioning(str(project)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_mentioning(str(project)) == [], "Maven outlived the interrupt"
+    data = json.loads(result_file.read_text())
+    jsonschema.validate(data, result_schema())
+    assert (data["exitCode"], data["status"]) == (130, "failed")
+    assert [(s["name"], s["status"]) for s in data["stages"]][-1] == ("maven", "failed")
+    assert engine.images.list(name=image_name) == []
+
+
+@pytest.fixture(scope="module")
+def big_svn_repository(tmp_path_factory: pytest.TempPathFactory) -> str:
+    base = tmp_path_factory.mktemp("big-svn")
+    subprocess.run(["svnadmin", "create", str(base / "repo")], check=True)
+    trunk = base / "import" / "trunk"
+    trunk.mkdir(parents=True)
+    for i in range(FILES):
+        (trunk / f"f{i}.txt").write_text(f"file {i}\n" * 200)
+    url = (base / "repo").as_uri()
+    run_svn("import", "--username", "ada", "-m", "many files", str(base / "import"), url)
+    return f"{url}/trunk"
+
+
+@pytest.mark.parametrize("backend", ["pysvn", "cli"])
+def test_ctrl_c_during_an_svn_checkout_leaves_nothing_a_later_run_trusts(tmp_path: Path, big_svn_repository: str, backend: str) -> None:
+    env = {"AUTOPACK_CACHE_DIR": str(tmp_path / "cache"), svn.BACKEND_ENV: backend}
+    dest = tmp_path / "wc"
+    run = Interruptible(["checkout", big_svn_repository, str(dest)], env)
+
+    # Cue: the working copy in the cache is being filled.
+    run.wait_for(lambda: any((tmp_path / "cache").rglob("f*.txt")))
+    took = run.interrupt()
+
+    assert run.proc.returncode == 130, "\n".join(run.lines)
+    assert took < 15
+    assert run.lines[-1] == "autopack: error: interrupted"
+    assert not dest.exists(), "a half checkout was left where the user asked for one"
+    again = autopack("checkout", big_svn_repository, tmp_path / "wc2", env=env)
+    assert again.returncode == 0, again.stderr
+    assert len(list((tmp_path / "wc2").glob("f*.txt"))) == FILES
+    assert "checkout of" in again.stdout and "switching cached working copy" not in again.stdout

@@ -11,14 +11,13 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import platformdirs
 
-from autopack import cache, ci, destinations, tags, vcs
+from autopack import cache, ci, destinations, parallel, tags, vcs
 from autopack import settings as settings_module
 from autopack.builders import maven
 from autopack.builders.image import Dockerfile, Engine, inspect_dockerfile
@@ -172,8 +171,7 @@ def _build_images(engine: Engine, targets: list[Target], dockerfiles: dict[str, 
             errors.append(e)
             emit(Progress("image", f"{target.module}: failed", {"module": target.module, "state": "failed"}))
 
-    with ThreadPoolExecutor(max_workers=max(1, min(settings.jobs or 2, len(targets) or 1))) as pool:
-        list(pool.map(build_one, targets))
+    parallel.run_all(build_one, targets, settings.jobs or 2)
     if errors:
         first = errors[0]
         if len(targets) > 1:

@@ -13,14 +13,13 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
 import docker.errors
 
-from autopack import credentials, tags
+from autopack import credentials, parallel, tags
 from autopack.credentials import RegistryAuth
 from autopack.errors import PushError, UsageError
 from autopack.events import Emit, LogLine, Progress
@@ -90,8 +89,7 @@ def preflight(destinations: Sequence[Destination], auth_file: Path | None, retri
             failures.append(e)
             emit(LogLine("plan", f"{destination.name}: {e.message}", "error"))
 
-    with ThreadPoolExecutor(max_workers=min(len(destinations), MAX_JOBS) or 1) as pool:
-        list(pool.map(check, destinations))
+    parallel.run_all(check, destinations, MAX_JOBS)
     if failures:
         first = failures[0]
         more = f" (and {len(failures) - 1} more destination(s))" if len(failures) > 1 else ""
@@ -150,8 +148,7 @@ def publish(
                 r.attempts = 1 + client.retried
                 r.seconds = time.monotonic() - started
 
-            with ThreadPoolExecutor(max_workers=max(1, min(jobs or len(others), MAX_JOBS))) as pool:
-                list(pool.map(copy_one, others))
+            parallel.run_all(copy_one, others, min(jobs or len(others), MAX_JOBS))
 
     for r in results:
         if r.status == "pending":

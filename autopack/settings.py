@@ -84,8 +84,9 @@ class Settings:
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name not in ("given", "config_file")}
 # Where to check out from is not a project's own setting: it is known before the checkout.
 _SOURCE_ONLY = {"source", "result_file", "vcs", "ref", "revision", "branch", "svn_tag", "subdir", "shallow"}
-# Read before a checkout exists: a file inside the checkout comes too late for these.
-_BEFORE_CHECKOUT = {"gitlab_url", "svn_user", "svn_password_file"}
+# Not taken from a checked-out file: read before the checkout exists, or (log_dir) a place
+# on this machine that must outlive the checkout, which is removed when the run ends.
+_BEFORE_CHECKOUT = {"gitlab_url", "svn_user", "svn_password_file", "log_dir"}
 # Paths in a settings file are relative to the file (``dockerfile`` to each module's directory).
 _FILE_RELATIVE = {"maven_settings", "registry_auth_file", "svn_password_file", "log_dir"}
 

@@ -192,7 +192,7 @@ def test_a_checked_out_project_file_fills_what_options_env_and_ci_left_open(tmp_
     checkout.mkdir()
     (checkout / "autopack.toml").write_text(
         'image = "file/app"\ntags = ["{version}-file"]\nskip_tests = true\nmaven_settings = "ci/settings.xml"\n'
-        'destinations = ["127.0.0.1:5000/team/app"]\ngitlab_url = "https://elsewhere.example"\n'
+        'destinations = ["127.0.0.1:5000/team/app"]\ngitlab_url = "https://elsewhere.example"\nlog_dir = "logs"\n'
     )
     remote = resolve({"source": "https://git.example.com/team/app.git", "image": "cli/app"}, environ={"AUTOPACK_SKIP_TESTS": "false"})
     assert remote.config_file is None
@@ -203,7 +203,7 @@ def test_a_checked_out_project_file_fills_what_options_env_and_ci_left_open(tmp_
     assert (settings.image, settings.skip_tests) == ("cli/app", False)  # given above the file: kept
     assert settings.tags == ("{version}-file",) and settings.destinations == ("127.0.0.1:5000/team/app",)
     assert settings.maven_settings == checkout / "ci" / "settings.xml"  # relative to the file
-    assert settings.gitlab_url is None  # needed before the checkout: too late to take from it
+    assert (settings.gitlab_url, settings.log_dir) == (None, None)  # too late, or would go with the checkout
 
 
 def test_an_explicit_config_is_not_joined_by_the_checked_out_file(tmp_path: Path) -> None:

@@ -114,7 +114,8 @@ def resolve(
         for i, layer in enumerate(layers):
             if layer is not None and layer != () and layer != {}:
                 values[name] = _coerce(name, layer)
-                given.update([name] if i < 3 else [])
+                if i < 3:  # options, environment, CI facts: above any settings file
+                    given.add(name)
                 break
     values["source"] = source
     return Settings(**values, given=frozenset(given), config_file=path if file_values or config else None)

@@ -22,7 +22,7 @@ from autopack.errors import SourceError, UsageError
 from autopack.events import Emit, LogLine
 from autopack.vcs import gitlab, safety
 from autopack.vcs.base import Checkout, Login, SourceSpec
-from autopack.vcs.svn_client import TRUST_FINGERPRINT_ENV, colon_form, server_fingerprint
+from autopack.vcs.svn_client import TRUST_FINGERPRINT_ENV, presented_note
 
 # kind → backend module, imported on first use (pysvn and GitPython cost start-up time).
 BACKENDS: dict[str, str] = {"local": "autopack.vcs.local", "git": "autopack.vcs.git", "svn": "autopack.vcs.svn"}
@@ -167,11 +167,9 @@ def _request(url: str, method: str, login: Login | None) -> dict[str, str] | Non
 
 def _untrusted(url: str) -> SourceError:
     shown = secrets.strip_url_credentials(url)
-    presented = server_fingerprint(shown)
-    named = f" — it presents {colon_form(presented)}: check that with the server's owner first" if presented else ""
     return SourceError(
         f"the certificate of {shown} is not trusted, so autopack cannot ask whether it is a git or an svn server",
-        f"add its CA to the system's trust store, or for an svn server give --vcs svn (or svn+https://) and set {TRUST_FINGERPRINT_ENV} to its SHA-1 fingerprint{named}",
+        f"add its CA to the system's trust store, or for an svn server give --vcs svn (or svn+https://) and set {TRUST_FINGERPRINT_ENV} to its SHA-1 fingerprint{presented_note(shown)}",
     )
 
 

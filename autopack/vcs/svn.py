@@ -22,7 +22,7 @@ from autopack import cache, secrets
 from autopack.errors import SourceError, UsageError
 from autopack.events import Emit, LogLine
 from autopack.vcs.base import Checkout, Login, SourceSpec, project_path
-from autopack.vcs.svn_client import TRUST_FINGERPRINT_ENV, Client, SvnFailure, colon_form, server_fingerprint
+from autopack.vcs.svn_client import TRUST_FINGERPRINT_ENV, Client, SvnFailure, presented_note
 
 BACKEND_ENV = "AUTOPACK_SVN_BACKEND"
 USER_ENV, PASSWORD_ENV = "AUTOPACK_SVN_USER", "AUTOPACK_SVN_PASSWORD"
@@ -192,11 +192,9 @@ def _source_error(e: SvnFailure, shown: str, login: Login | None) -> SourceError
     if codes & _NO_PATH:
         return SourceError(f"{shown} does not exist in the svn repository ({detail})", "check the URL, --branch or --svn-tag and --revision")
     if codes & _UNTRUSTED or "certificate verification failed" in detail:
-        presented = server_fingerprint(shown)
-        named = f" (it presents {colon_form(presented)}: check that with the server's owner first)" if presented else ""
         return SourceError(
             f"the svn server's certificate for {shown} is not trusted: {detail}",
-            f"add its CA to the system's trust store, or set {TRUST_FINGERPRINT_ENV} to its SHA-1 fingerprint{named}",
+            f"add its CA to the system's trust store, or set {TRUST_FINGERPRINT_ENV} to its SHA-1 fingerprint{presented_note(shown)}",
         )
     if codes & _UNREACHABLE:
         return SourceError(f"cannot reach the svn server for {shown}: {detail}", "check the URL and that the server is up and reachable")

@@ -107,6 +107,11 @@ def server_fingerprint(url: str) -> str | None:
         return None
 
 
-def colon_form(fingerprint: str) -> str:
-    """``ccf980…`` → ``cc:f9:80:…``, the way svn prints a fingerprint."""
-    return ":".join(fingerprint[i : i + 2] for i in range(0, len(fingerprint), 2))
+def presented_note(url: str) -> str:
+    """For the hint of an untrusted-certificate error: the fingerprint the server presents
+    (as svn prints it, ``cc:f9:80:…``), to be checked with its owner before it is trusted."""
+    presented = server_fingerprint(url)
+    if not presented:
+        return ""
+    colons = ":".join(presented[i : i + 2] for i in range(0, len(presented), 2))
+    return f" (it presents {colons}: check that with the server's owner first)"

@@ -19,7 +19,7 @@ import platformdirs
 
 from autopack import cache, ci, destinations, parallel, tags, vcs
 from autopack import settings as settings_module
-from autopack.builders import maven
+from autopack.builders import artifact, maven, maven_config
 from autopack.builders.image import Dockerfile, Engine, inspect_dockerfile
 from autopack.builders.pom import Project
 from autopack.builders.reactor import Module, Reactor, load_reactor
@@ -85,7 +85,10 @@ def _build(settings: Settings, emit: Emit, record: Record, login: Login | None, 
     log_dir = _log_dir(settings, started_at)
 
     with _stage(record, emit, "plan"):
-        reactor = load_reactor(checkout.path, settings.defines, settings.profiles)
+        maven_setup = maven_config.read(settings, checkout.path)
+        if maven_setup.file_args:
+            emit(LogLine("plan", f".mvn/maven.config: {' '.join(maven_setup.file_args)}", "info"))
+        reactor = load_reactor(checkout.path, maven_setup.defines, maven_setup.profiles, maven_setup.settings_properties)
         record.project = reactor.root.project
         modules = _image_modules(reactor, settings)
         many = len(reactor.modules) > 1
@@ -107,13 +110,16 @@ def _build(settings: Settings, emit: Emit, record: Record, login: Login | None, 
         emit(LogLine("maven", f"Maven log: {log}", "info"))
         projects = [m.path for m in modules] if settings.modules and many else []
         try:
-            record.maven = maven.run_maven(settings, reactor.root.project, emit, log, projects)
+            record.maven = maven.run_maven(settings, reactor.root.project, emit, log, projects, maven_setup)
+            reported, since = record.maven.reported, record.maven.started
         except MavenError as e:
             failure = e
+            reported, since = getattr(e, "reported", ()), getattr(e, "started", 0.0)
         built = getattr(failure, "module_status", None)
         for target, module in zip(record.targets, modules):
             if failure is None or (built and built.get(module.project.name) == "SUCCESS"):
-                target.artifact = maven.find_artifact(module.project)
+                choice = settings.artifacts.get(module.artifact_id) or settings.artifact
+                target.artifact = artifact.find_artifact(module.project, reported, since, choice)
                 emit(Progress("maven", f"{target.module}: artifact {target.artifact.relative_to(module.directory)}", {"module": target.module, "state": "built"}))
         if failure is not None and not any(t.artifact for t in record.targets):
             raise failure

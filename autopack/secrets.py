@@ -10,15 +10,29 @@ from urllib.parse import urlsplit, urlunsplit
 
 MASK = "******"
 _lock = threading.Lock()
-_secrets: set[str] = set()
+_secrets: set[str] = set()  # hidden from output
+_held: set[str] = set()  # credentials autopack itself uses (git, svn, registries)
 
 
 def register(secret: str | None) -> None:
-    """Remember a secret so that ``redact`` hides it; short strings are ignored because
+    """Remember a credential autopack holds, so that ``redact`` hides it and no child that
+    runs the project's code (Maven) is handed it; short strings are not masked because
     masking every "a" or "1" would garble output without protecting anything."""
+    if secret:
+        with _lock:
+            _held.add(secret)
+    _mask(secret)
+
+
+def _mask(secret: str | None) -> None:
     if secret and len(secret) >= 4:
         with _lock:
             _secrets.add(secret)
+
+
+def held() -> frozenset[str]:
+    with _lock:
+        return frozenset(_held)
 
 
 _SECRET_NAME = re.compile(r"(PASSWORD|TOKEN|SECRET)(_|$)")
@@ -30,7 +44,7 @@ def register_environment(environ: Mapping[str, str]) -> None:
     where autopack never reads it: a child's output could echo it."""
     for name, value in environ.items():
         if _SECRET_NAME.search(name.upper()):
-            register(value)
+            _mask(value)
 
 
 def redact(text: str) -> str:

@@ -54,6 +54,9 @@ class Settings:
     maven_args: tuple[str, ...] = ()
     modules: tuple[str, ...] = ()
     maven_threads: str | None = None
+    maven_env: tuple[str, ...] = ()  # variables handed to Maven even though autopack holds them as credentials
+    artifact: str | None = None  # glob, relative to each image module, of the file to put in the image
+    artifacts: Mapping[str, str] = field(default_factory=dict)  # the same, by artifactId
     # image
     dockerfile: Path | None = None
     image: str | None = None

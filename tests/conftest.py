@@ -23,18 +23,23 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
 AUTOPACK = Path(sys.executable).parent / "autopack"
 BASE_IMAGE = os.environ.get("AUTOPACK_BASE_IMAGE", "autopack/jre:17")
+# The tests' Maven local repository: filled online as the tests need it, and by scripts/setup
+# (scripts/maven-repo) with everything the offline group needs.
+TEST_MAVEN_REPO = Path(os.environ.get("AUTOPACK_TEST_MAVEN_REPO") or Path.home() / ".cache/autopack-test/m2").resolve()
 
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Logs, caches and the Docker client config go to a temporary tree for the whole run.
-    HOME stays: Maven must read the machine's ~/.m2 (Central is unreachable here)."""
+    Maven runs online, as a user's does, into the tests' own local repository
+    (``TEST_MAVEN_REPO``), never the user's ~/.m2."""
     base = tmp_path_factory.mktemp("user")
     patch = pytest.MonkeyPatch()
     for name in ("XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"):
         patch.setenv(name, str(base / name.lower()))
     patch.setenv("DOCKER_CONFIG", str(base / "docker-config"))
-    patch.setenv("AUTOPACK_OFFLINE", "1")  # Maven Central is unreachable; ~/.m2 has what fixtures need
+    patch.setenv("MAVEN_OPTS", f"-Dmaven.repo.local={TEST_MAVEN_REPO}")
+    patch.delenv("AUTOPACK_OFFLINE", raising=False)
     for name in ("CI", "GITLAB_CI", "JENKINS_URL", "BUILD_NUMBER", "CI_PIPELINE_IID", "NO_COLOR", "FORCE_COLOR"):
         patch.delenv(name, raising=False)
     yield base

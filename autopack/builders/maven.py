@@ -10,22 +10,19 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autopack import process
+from autopack import process, secrets
+from autopack.builders import artifact, maven_errors
+from autopack.builders.maven_config import MavenConfig
 from autopack.builders.pom import Project
 from autopack.errors import MavenError
 from autopack.events import Emit, LogLine, Progress
 from autopack.settings import Settings
 
 STAGE = "maven"
-
-# packaging → the extension of the file it produces; "pom" produces none.
-_EXTENSIONS = {"jar": "jar", "war": "war", "ear": "ear", "ejb": "jar", "maven-plugin": "jar", "bundle": "jar", "rar": "rar"}
-_SIDE_ARTIFACTS = re.compile(r"^original-|-(sources|javadoc|tests|test-sources)\.[a-z]+$")
-
 
 @dataclass(frozen=True)
 class MavenBuild:
@@ -34,6 +31,8 @@ class MavenBuild:
     seconds: float
     tests: dict[str, int] = field(default_factory=dict)
     module_status: dict[str, str] = field(default_factory=dict)
+    reported: tuple[artifact.Reported, ...] = ()  # the files Maven's log says it built
+    started: float = 0.0  # wall-clock time Maven started (time.time())
 
 
 def maven_command(settings: Settings, project_dir: Path, projects: Sequence[str] = ()) -> list[str]:
@@ -70,6 +69,7 @@ class MavenWatcher:
     _FAILED_GOAL = re.compile(r"^\[ERROR\] Failed to execute goal (?P<goal>\S+)(?: \([^)]*\))? on project (?P<module>[^:]+): (?P<reason>.*)$")
     _SUMMARY = re.compile(r"^\[INFO\] (?P<name>.+?) \.+ ?(?P<status>SUCCESS|FAILURE|SKIPPED)\b")
     _ARCHIVE = re.compile(r"^\[INFO\] Building [\w.]+: ")  # the archiver's "Building jar: /x.jar"
+    _HELP = re.compile(r"\s*-> \[Help \d+\]$")
     _NOISE = ("To see the full stack trace", "Re-run Maven using", "For more information about the errors", "[Help ", "-> [Help", "After correcting the problems")
 
     def __init__(self, emit: Emit) -> None:
@@ -77,10 +77,15 @@ class MavenWatcher:
         self.module = ""
         self.position = ""
         self.goal = ""
+        self.mojo_module = self.mojo_plugin = ""  # the running mojo's "@ module" (an artifactId) and plugin
+        self.reported: list[artifact.Reported] = []
         self.tests = {"run": 0, "failures": 0, "errors": 0, "skipped": 0}
         self.errors: list[str] = []
+        self.causes: list[str] = []  # the "… -> [Help 1]" lines
         self.failed_goal: re.Match[str] | None = None
         self.module_status: dict[str, str] = {}  # by module <name>, from the reactor summary
+        self.local_repository = Path.home() / ".m2" / "repository"  # for the download-failure hint
+        self.mirror_ids: tuple[str, ...] = ()  # the <mirror> ids of the settings
 
     def __call__(self, line: str) -> None:
         shown = line.startswith("[ERROR]") and self._error(line)
@@ -89,11 +94,14 @@ class MavenWatcher:
             self.position = f"{m['n']}/{m['total']}" if m["n"] else ""
             self._progress()
         elif m := self._MOJO.match(line):
+            self.mojo_module, self.mojo_plugin = m["module"], m["plugin"]
             self.goal = f"{m['plugin'].removeprefix('maven-').removesuffix('-plugin')}:{m['goal']}"
             self._progress()
         elif m := self._SUMMARY.match(line):
             self.module_status[m["name"]] = m["status"]
             self.emit(Progress(STAGE, f"{m['name']}: {m['status'].lower()}", {"module": m["name"], "state": m["status"].lower(), "key": m["name"]}))
+        elif report := artifact.reported(line, self.mojo_module, self.mojo_plugin):
+            self.reported.append(report)
         if not shown:
             self.emit(LogLine(STAGE, line, "debug"))
         if m := self._TESTS.search(line):
@@ -106,6 +114,8 @@ class MavenWatcher:
         body = line[len("[ERROR]") :].strip()
         if m := self._FAILED_GOAL.match(line):
             self.failed_goal = m
+        if body.endswith("]") and (cause := self._HELP.sub("", body)) != body:
+            self.causes.append(cause)  # Maven's summary of why: kept for the one-line error, not shown again
         if body and not any(body.startswith(n) or n in body for n in self._NOISE):
             self.errors.append(body)
             self.emit(LogLine(STAGE, line, "error"))
@@ -120,6 +130,9 @@ class MavenWatcher:
         self.emit(Progress(STAGE, message, {"module": self.module, "goal": self.goal, "key": "", **{f"tests_{k}": v for k, v in t.items()}}))
 
     def failure(self, log: Path, completed: process.Completed) -> MavenError:
+        download = maven_errors.download_failure([*self.errors, *self.causes], self.local_repository, self.mirror_ids)
+        if download is not None:
+            return download
         hint = f"the [ERROR] lines above say why; full log: {log}"
         if self.failed_goal:
             m = self.failed_goal
@@ -144,45 +157,48 @@ class MavenWatcher:
         return ""
 
 
-def run_maven(settings: Settings, project: Project, emit: Emit, log: Path, projects: Sequence[str] = ()) -> MavenBuild:
+# Credentials autopack itself reads (git, svn, registries): the project's build and its tests
+# never see them. Any other variable whose value is one of those secrets goes too.
+_CREDENTIAL_VARIABLES = re.compile(
+    r"^(AUTOPACK_(GIT_(USER|PASSWORD|TOKEN)|SVN_(USER|PASSWORD)|REGISTRY_(USER|PASSWORD)_\w+)|GITLAB_TOKEN|CI_JOB_TOKEN"
+    r"|CI_REGISTRY_PASSWORD|CI_REGISTRY_USER|CI_DEPLOY_PASSWORD|DOCKER_AUTH_CONFIG)$"
+)
+
+
+def maven_environment(environ: Mapping[str, str], passed: Sequence[str] = ()) -> dict[str, str]:
+    """The user's environment minus the secrets autopack holds for git, svn and registries;
+    ``passed`` (``--maven-env NAME``) names variables to hand on all the same."""
+    held = secrets.held()
+    return {
+        name: value
+        for name, value in environ.items()
+        if name in passed or not (_CREDENTIAL_VARIABLES.match(name) or value in held)
+    }
+
+
+def run_maven(
+    settings: Settings, project: Project, emit: Emit, log: Path, projects: Sequence[str] = (), config: MavenConfig | None = None
+) -> MavenBuild:
     """Run Maven once for the whole reactor. A failure raises ``MavenError`` carrying
-    ``module_status`` (module name → SUCCESS/FAILURE/SKIPPED) for the modules it got to."""
+    ``module_status`` (module name → SUCCESS/FAILURE/SKIPPED) and ``reported`` (the files it
+    built) for the modules it got to."""
     argv = maven_command(settings, project.directory, projects)
     emit(LogLine(STAGE, "$ " + " ".join(argv), "info"))
     watcher = MavenWatcher(emit)
-    started = time.monotonic()
+    if config is not None:
+        watcher.local_repository = config.local_repository
+        watcher.mirror_ids = tuple(m.id for m in config.mirrors)
+    started, wall = time.monotonic(), time.time()
     try:
-        process.run(argv, cwd=project.directory, env=os.environ.copy(), on_line=watcher, log_path=log)
+        process.run(argv, cwd=project.directory, env=maven_environment(os.environ, settings.maven_env), on_line=watcher, log_path=log)
     except process.ProcessFailed as e:
         if e.completed.returncode == 127:
             raise MavenError(f"{argv[0]}: command not found", "install Maven (apt-get install maven) or add ./mvnw to the project") from e
         error = watcher.failure(log, e.completed)
         error.module_status = dict(watcher.module_status)  # type: ignore[attr-defined]
+        error.reported = tuple(watcher.reported)  # type: ignore[attr-defined]
+        error.started = wall  # type: ignore[attr-defined]
         raise error from e
-    return MavenBuild(tuple(argv), log, time.monotonic() - started, dict(watcher.tests), dict(watcher.module_status))
-
-
-def find_artifact(project: Project) -> Path:
-    """The file the build produced for ``project``: ``<finalName>.<ext>`` by its packaging, or
-    else the one classified ``<finalName>-*.<ext>`` (a shaded jar with a classifier), never
-    an ``original-*``, ``-sources`` or ``-javadoc`` file. Raises ``MavenError`` listing where
-    it looked."""
-    extension = _EXTENSIONS.get(project.packaging)
-    if extension is None:
-        raise MavenError(
-            f"{project.artifact_id} has packaging '{project.packaging}', which produces no file to put in an image",
-            "build a module with jar or war packaging",
-        )
-    expected = project.build_directory / f"{project.final_name}.{extension}"
-    if expected.is_file():
-        return expected
-    pattern = f"{project.final_name}-*.{extension}"
-    classified = sorted(p for p in project.build_directory.glob(pattern) if not _SIDE_ARTIFACTS.search(p.name))
-    if len(classified) == 1:
-        return classified[0]
-    found = sorted(p.name for p in project.build_directory.glob(f"*.{extension}")) if project.build_directory.is_dir() else []
-    seen = f"; found only {', '.join(found)}" if found else ""
-    raise MavenError(
-        f"Maven produced no artifact for {project.artifact_id}: looked for {expected} and {project.build_directory / pattern}{seen}",
-        "check <packaging> and <build><finalName> in the pom, and that the package phase creates the file",
+    return MavenBuild(
+        tuple(argv), log, time.monotonic() - started, dict(watcher.tests), dict(watcher.module_status), tuple(watcher.reported), wall
     )

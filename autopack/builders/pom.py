@@ -7,6 +7,7 @@ Reading the XML is ``pom_xml.py``'s; this module resolves what the poms say.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -48,13 +49,16 @@ class Project:
         return f"{self.group_id}:{self.artifact_id}:{self.version}"
 
 
-def load_project(pom: Path, defines: Mapping[str, str] | None = None, profiles: Sequence[str] = ()) -> Project:
+def load_project(
+    pom: Path, defines: Mapping[str, str] | None = None, profiles: Sequence[str] = (), external: Mapping[str, str] | None = None
+) -> Project:
     """Read ``pom`` (a pom.xml or a directory holding one) into a resolved ``Project``.
 
     ``defines`` are ``-D`` user properties; like Maven, they win over the pom's own
     ``<properties>`` (that is how ``-Drevision=1.2.3`` sets a CI-friendly version).
     ``profiles`` are ``-P`` ids (``!id`` or ``-id`` deactivates); the pom's and its parents'
-    active profiles add their modules, properties and dependencies.
+    active profiles add their modules, properties and dependencies. ``external`` are the
+    properties of the active settings.xml profiles, which Maven injects into every pom.
     Raises ``UsageError`` naming the file and line when the pom cannot describe a project.
     """
     pom = pom / "pom.xml" if pom.is_dir() else pom
@@ -64,6 +68,7 @@ def load_project(pom: Path, defines: Mapping[str, str] | None = None, profiles: 
 
     properties: dict[str, str] = dict(parent.properties) if parent else {}
     properties.update(raw.properties)
+    properties.update(external or {})
     parent_ref = raw.parent or {}
     group_id = raw.group_id or parent_ref.get("groupId") or (parent.group_id if parent else None)
     version = raw.version or parent_ref.get("version") or (parent.version if parent else None)
@@ -237,6 +242,8 @@ class _Scope:
         for source in (self.defines, self.builtins, self.properties):
             if name in source:
                 return source[name]
+        if name.startswith("env."):
+            return os.environ.get(name[4:])
         return None
 
     def resolve(self, text: str) -> str:

@@ -51,13 +51,13 @@ class RawPom:
 
 def read(path: Path) -> RawPom:
     try:
-        text = path.read_text(encoding="utf-8")
+        source = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"no pom.xml at {path}", "run autopack in a Maven project or pass its directory") from None
     except (OSError, UnicodeDecodeError) as e:
         raise UsageError(f"cannot read {path}: {e}", "check the file's permissions and encoding") from e
     try:
-        root = SafeET.fromstring(text)
+        root = SafeET.fromstring(source)
     except ET.ParseError as e:
         line, column = e.position
         reason = str(e).split(":")[0]
@@ -67,48 +67,48 @@ def read(path: Path) -> RawPom:
         ) from e
     except DefusedXmlException as e:
         raise UsageError(f"{path}: refused unsafe XML ({e})", "remove DTDs and entity declarations from the pom") from e
-    if _local(root.tag) != "project":
-        raise UsageError(f"{path}:1: the root element is <{_local(root.tag)}>, not <project>", "is this a Maven pom?")
-    match = re.search(r"<(?:\w+:)?project\b", text)
-    line = text.count("\n", 0, match.start()) + 1 if match else 1
+    if local_name(root.tag) != "project":
+        raise UsageError(f"{path}:1: the root element is <{local_name(root.tag)}>, not <project>", "is this a Maven pom?")
+    match = re.search(r"<(?:\w+:)?project\b", source)
+    line = source.count("\n", 0, match.start()) + 1 if match else 1
 
-    parent_el = _child(root, "parent")
-    parent = {_local(c.tag): (c.text or "").strip() for c in parent_el} if parent_el is not None else None
-    build = _child(root, "build")
-    profiles_el = _child(root, "profiles")
-    profiles = tuple(_read_profile(p) for p in profiles_el if _local(p.tag) == "profile") if profiles_el is not None else ()
+    parent_el = child(root, "parent")
+    parent = {local_name(c.tag): (c.text or "").strip() for c in parent_el} if parent_el is not None else None
+    build = child(root, "build")
+    profiles_el = child(root, "profiles")
+    profiles = tuple(_read_profile(p) for p in profiles_el if local_name(p.tag) == "profile") if profiles_el is not None else ()
     return RawPom(
         path=path,
         line=line,
-        group_id=_text(root, "groupId"),
-        artifact_id=_text(root, "artifactId"),
-        version=_text(root, "version"),
-        packaging=_text(root, "packaging"),
-        final_name=_text(build, "finalName") if build is not None else None,
-        build_directory=_text(build, "directory") if build is not None else None,
+        group_id=text(root, "groupId"),
+        artifact_id=text(root, "artifactId"),
+        version=text(root, "version"),
+        packaging=text(root, "packaging"),
+        final_name=text(build, "finalName"),
+        build_directory=text(build, "directory"),
         properties=_properties(root),
         modules=_modules(root),
         parent=parent,
-        name=_text(root, "name"),
+        name=text(root, "name"),
         dependencies=_dependencies(root),
         profiles=profiles,
     )
 
 
 def _read_profile(element: ET.Element) -> Profile:
-    activation = _child(element, "activation")
+    activation = child(element, "activation")
     conditions: list[tuple[str, str | None] | None] = []
     active_by_default = False
     for condition in activation if activation is not None else ():
-        kind = _local(condition.tag)
+        kind = local_name(condition.tag)
         if kind == "activeByDefault":
             active_by_default = (condition.text or "").strip() == "true"
         elif kind == "property":
-            conditions.append((_text(condition, "name") or "", _text(condition, "value")))
+            conditions.append((text(condition, "name") or "", text(condition, "value")))
         else:
             conditions.append(None)
     return Profile(
-        id=_text(element, "id") or "default",
+        id=text(element, "id") or "default",
         active_by_default=active_by_default,
         conditions=tuple(conditions),
         properties=_properties(element),
@@ -118,35 +118,40 @@ def _read_profile(element: ET.Element) -> Profile:
 
 
 def _properties(element: ET.Element) -> dict[str, str]:
-    props_el = _child(element, "properties")
-    return {_local(c.tag): (c.text or "").strip() for c in props_el} if props_el is not None else {}
+    props_el = child(element, "properties")
+    return {local_name(c.tag): (c.text or "").strip() for c in props_el} if props_el is not None else {}
 
 
 def _modules(element: ET.Element) -> tuple[str, ...]:
-    modules_el = _child(element, "modules")
-    return tuple((m.text or "").strip() for m in modules_el if _local(m.tag) == "module") if modules_el is not None else ()
+    modules_el = child(element, "modules")
+    return tuple((m.text or "").strip() for m in modules_el if local_name(m.tag) == "module") if modules_el is not None else ()
 
 
 def _dependencies(element: ET.Element) -> tuple[tuple[str, str], ...]:
     """(groupId, artifactId) of ``<dependencies>``, uninterpolated; not dependencyManagement."""
-    deps_el = _child(element, "dependencies")
+    deps_el = child(element, "dependencies")
     if deps_el is None:
         return ()
-    found = ((_text(d, "groupId") or "", _text(d, "artifactId")) for d in deps_el if _local(d.tag) == "dependency")
+    found = ((text(d, "groupId") or "", text(d, "artifactId")) for d in deps_el if local_name(d.tag) == "dependency")
     return tuple(dict.fromkeys((g, a) for g, a in found if a))
 
 
-def _local(tag: str) -> str:
+def local_name(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
-def _child(element: ET.Element, name: str) -> ET.Element | None:
-    for child in element:
-        if _local(child.tag) == name:
-            return child
-    return None
+def child(element: ET.Element | None, name: str) -> ET.Element | None:
+    """The first child element called ``name`` (namespace ignored), or None."""
+    if element is None:
+        return None
+    return next((c for c in element if local_name(c.tag) == name), None)
 
 
-def _text(element: ET.Element, name: str) -> str | None:
-    child = _child(element, name)
-    return (child.text or "").strip() or None if child is not None else None
+def children(element: ET.Element | None, name: str) -> list[ET.Element]:
+    return [c for c in element if local_name(c.tag) == name] if element is not None else []
+
+
+def text(element: ET.Element | None, name: str) -> str | None:
+    """The stripped text of child ``name``; None when absent or empty."""
+    found = child(element, name)
+    return ((found.text or "").strip() or None) if found is not None else None

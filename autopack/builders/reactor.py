@@ -101,7 +101,9 @@ class Reactor:
         return module
 
 
-def load_reactor(root: Path, defines: Mapping[str, str] | None = None, profiles: Sequence[str] = ()) -> Reactor:
+def load_reactor(
+    root: Path, defines: Mapping[str, str] | None = None, profiles: Sequence[str] = (), external: Mapping[str, str] | None = None
+) -> Reactor:
     """Read the module tree of ``root`` (a directory or its pom.xml): nested ``<modules>``,
     those of active profiles too. A project without ``<modules>`` is a reactor of one.
     Raises ``UsageError`` for a missing or repeated module, two modules with the same
@@ -112,7 +114,7 @@ def load_reactor(root: Path, defines: Mapping[str, str] | None = None, profiles:
     listed_by: dict[Path, Path] = {}
 
     def collect(pom: Path) -> None:
-        project = load_project(pom, defines, profiles)
+        project = load_project(pom, defines, profiles, external)
         if project.modules and project.packaging != "pom":
             raise UsageError(
                 f"{pom}: a pom with <modules> must have packaging pom, not {project.packaging}",

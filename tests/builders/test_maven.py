@@ -1,7 +1,7 @@
-"""Maven: the argv builder, the output watcher and finding the artifact.
+"""Maven: the argv builder, the output watcher and the environment Maven gets.
 
 Real Maven: the ``built`` fixture copies fixtures/hello-service, broken/compile-error and
-broken/failing-test into a temporary directory and runs ``mvn --offline clean package`` on each
+broken/failing-test into a temporary directory and runs ``mvn clean package`` on each, online
 (through autopack.process, once per module, ~10 s each), so the watcher is tested on the lines
 Maven 3.8 really prints. The other watcher tests feed it hand-written lines in the formats of
 Maven 3.8 and 3.9.
@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from autopack import process
-from autopack.builders.maven import MavenWatcher, find_artifact, maven_command
+from autopack.builders.artifact import find_artifact
+from autopack.builders.maven import MavenWatcher, maven_command
 from autopack.builders.pom import Project, load_project
 from autopack.errors import MavenError
 from autopack.events import Event, LogLine, Progress
@@ -115,7 +116,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]:
         events: list[Event] = []
         watcher = MavenWatcher(events.append)
         completed = process.run(
-            maven_command(Settings(offline=True), directory),
+            maven_command(Settings(), directory),
             cwd=directory,
             env=os.environ.copy(),
             on_line=watcher,
@@ -150,7 +151,9 @@ def test_real_build_artifact_is_the_shaded_jar(built: dict[str, Built]) -> None:
     directory = built["hello-service"].directory
     assert (directory / "target" / "original-hello-service-1.0.0.jar").is_file()
 
-    assert find_artifact(load_project(directory)) == directory / "target" / "hello-service-1.0.0.jar"
+    jar = directory / "target" / "hello-service-1.0.0.jar"
+    assert [(r.path, r.runnable) for r in built["hello-service"].watcher.reported] == [(jar, False), (jar, True)]
+    assert find_artifact(load_project(directory), built["hello-service"].watcher.reported) == jar
 
 
 def test_real_compile_error(built: dict[str, Built]) -> None:
@@ -381,74 +384,3 @@ def test_failure_without_any_error_line_gives_the_exit_code_and_the_last_output(
         "this environment variable is needed to run this program."
     )
     assert "/logs/maven.log" in error.hint
-
-
-# --- find_artifact -----------------------------------------------------------------------
-
-
-def project_with(tmp_path: Path, packaging: str = "jar", build: str = "") -> Project:
-    (tmp_path / "pom.xml").write_text(
-        f"<project><groupId>g</groupId><artifactId>svc</artifactId><version>1.0</version>"
-        f"<packaging>{packaging}</packaging><build>{build}</build></project>"
-    )
-    return load_project(tmp_path)
-
-
-def touch(directory: Path, *names: str) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        (directory / name).write_bytes(b"PK")
-
-
-def test_the_plain_jar_beats_original_and_sources(tmp_path: Path) -> None:
-    project = project_with(tmp_path)
-    touch(tmp_path / "target", "original-svc-1.0.jar", "svc-1.0-sources.jar", "svc-1.0-javadoc.jar", "svc-1.0.jar")
-
-    assert find_artifact(project) == tmp_path / "target" / "svc-1.0.jar"
-
-
-def test_a_classified_shaded_jar_when_the_plain_one_is_absent(tmp_path: Path) -> None:
-    project = project_with(tmp_path)
-    touch(tmp_path / "target", "original-svc-1.0.jar", "svc-1.0-sources.jar", "svc-1.0-tests.jar", "svc-1.0-all.jar")
-
-    assert find_artifact(project) == tmp_path / "target" / "svc-1.0-all.jar"
-
-
-def test_two_classified_jars_are_ambiguous(tmp_path: Path) -> None:
-    project = project_with(tmp_path)
-    touch(tmp_path / "target", "svc-1.0-all.jar", "svc-1.0-lite.jar")
-
-    with pytest.raises(MavenError, match="found only svc-1.0-all.jar, svc-1.0-lite.jar"):
-        find_artifact(project)
-
-
-def test_war_packaging(tmp_path: Path) -> None:
-    project = project_with(tmp_path, "war")
-    touch(tmp_path / "target", "svc-1.0.war", "svc-1.0.jar")
-
-    assert find_artifact(project) == tmp_path / "target" / "svc-1.0.war"
-
-
-def test_custom_final_name_and_build_directory(tmp_path: Path) -> None:
-    project = project_with(tmp_path, build="<directory>out</directory><finalName>app</finalName>")
-    touch(tmp_path / "out", "app.jar")
-
-    assert find_artifact(project) == tmp_path / "out" / "app.jar"
-
-
-def test_pom_packaging_produces_nothing(tmp_path: Path) -> None:
-    with pytest.raises(MavenError, match="packaging 'pom'"):
-        find_artifact(project_with(tmp_path, "pom"))
-
-
-@pytest.mark.parametrize("target_exists", [True, False], ids=["empty-target", "no-target"])
-def test_nothing_there_lists_the_paths_looked_at(tmp_path: Path, target_exists: bool) -> None:
-    project = project_with(tmp_path)
-    if target_exists:
-        touch(tmp_path / "target", "original-svc-1.0.jar")
-
-    with pytest.raises(MavenError) as caught:
-        find_artifact(project)
-
-    assert str(tmp_path / "target" / "svc-1.0.jar") in caught.value.message
-    assert str(tmp_path / "target" / "svc-1.0-*.jar") in caught.value.message

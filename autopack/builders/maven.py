@@ -114,7 +114,7 @@ class MavenWatcher:
         body = line[len("[ERROR]") :].strip()
         if m := self._FAILED_GOAL.match(line):
             self.failed_goal = m
-        if body.endswith("]") and (cause := self._HELP.sub("", body)) != body:
+        if (cause := self._HELP.sub("", body)) != body:
             self.causes.append(cause)  # Maven's summary of why: kept for the one-line error, not shown again
         if body and not any(body.startswith(n) or n in body for n in self._NOISE):
             self.errors.append(body)

@@ -4,7 +4,7 @@ facts as a build, into a directory of your choosing."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 

@@ -19,7 +19,7 @@ import pytest
 from autopack import process
 from autopack.builders.artifact import find_artifact
 from autopack.builders.maven import MavenWatcher, maven_command
-from autopack.builders.pom import Project, load_project
+from autopack.builders.pom import load_project
 from autopack.errors import MavenError
 from autopack.events import Event, LogLine, Progress
 from autopack.settings import Settings

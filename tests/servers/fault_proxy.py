@@ -25,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+from tests.servers import loopback
+
 KINDS = ("any", "blob-upload", "manifest-put", "manifest-head")
 _CHUNK = 64 * 1024
 # Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded;
@@ -116,16 +118,12 @@ class FaultProxy:
         class Handler(_Handler):
             owner = proxy
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, name="fault-proxy", daemon=True).start()
+        self._httpd = loopback.start(Handler, "fault-proxy")
         return self
 
     def stop(self) -> None:
         httpd, self._httpd = self._httpd, None
-        if httpd is not None:
-            httpd.shutdown()
-            httpd.server_close()
+        loopback.stop(httpd)
 
     def _admit(self, method: str, path: str) -> bool:
         """Count the request; True if it is to be failed."""

@@ -22,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from tests.servers import loopback
+
 
 @dataclass
 class Request:
@@ -60,16 +62,12 @@ class GitHttpServer:
         class Handler(_Handler):
             owner = server
 
-        self._httpd = _Server(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, name="git-http", daemon=True).start()
+        self._httpd = loopback.start(Handler, "git-http", _Server)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+        httpd, self._httpd = self._httpd, None
+        loopback.stop(httpd)
 
 
 class _Server(ThreadingHTTPServer):

@@ -25,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from tests.servers import loopback
+
 MODES = ("serve", "forbidden", "missing")
 _REASONS = {403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed"}
 
@@ -75,17 +77,13 @@ class MavenRepo:
         class Handler(_Handler):
             repo = owner
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = loopback.start(Handler, "maven-repo")
         self._port = self._httpd.server_address[1]
-        threading.Thread(target=self._httpd.serve_forever, name="maven-repo", daemon=True).start()
         return self
 
     def stop(self) -> None:
         httpd, self._httpd = self._httpd, None
-        if httpd is not None:
-            httpd.shutdown()
-            httpd.server_close()
+        loopback.stop(httpd)
 
     def paths(self, status: int | None = None) -> list[str]:
         """The paths requested (optionally only those answered ``status``)."""

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from autopack import secrets
+from autopack import process, secrets
 from autopack.errors import EXIT_INTERRUPTED, AutopackError
 
 
@@ -47,6 +47,8 @@ def error_handler(log_dir: Path | None = None) -> Iterator[Outcome]:
         outcome.exit_code, outcome.stage = 1, "internal"
         outcome.message = f"internal error: {type(e).__name__}: {e}"
         outcome.hint = f"this is a bug in autopack; the traceback is in {crash}"
+    finally:
+        process.stop_all()  # children of worker threads (an image build's docker CLI) outlive no run
 
 
 def _write_traceback(log_dir: Path | None) -> Path:

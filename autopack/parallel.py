@@ -4,8 +4,9 @@ copies) without letting them hold up a Ctrl-C.
 ``concurrent.futures`` joins its worker threads before the interpreter exits, so an
 interrupted run would wait for a long image build or blob upload to finish on its own.
 These workers are daemon threads instead: on Ctrl-C ``run_all`` raises at once, the run
-reports and exits, and the workers' connections close with the process — the engine
-cancels a build whose client went away.
+reports and exits, the workers' connections close with the process — the engine cancels a
+build whose client went away — and the error handler stops the children they started
+(``process.stop_all``: a docker CLI's BuildKit build).
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ import platformdirs
 from autopack import cache, ci, destinations, parallel, tags, vcs
 from autopack import settings as settings_module
 from autopack.builders import artifact, maven, maven_config
-from autopack.builders.image import Dockerfile, Engine, inspect_dockerfile
+from autopack.builders.image import Dockerfile, inspect_dockerfile
+from autopack.engine import Engine
 from autopack.builders.pom import Project
 from autopack.builders.reactor import Module, Reactor, load_reactor
 from autopack.errors import AutopackError, ImageError, MavenError, UsageError
@@ -99,7 +100,9 @@ def _build(settings: Settings, emit: Emit, record: Record, login: Login | None, 
             target.references = tags.render(settings.tags, name, _facts(module.project, checkout, settings, started_at))
             record.targets.append(target)
             dockerfiles[module.artifact_id] = inspect_dockerfile(module.directory, _dockerfile_path(settings, module.directory))
-        engine = Engine()
+        engine = Engine(settings.engine)
+        emit(LogLine("plan", f"engine: {engine.description}", "info"))
+        build_secrets = _build_secrets(settings)
         push_plan = destinations.plan(settings, emit)
         emit(Progress("plan", f"{reactor.root.project.coordinates} → {', '.join(r for t in record.targets for r in t.references)}"))
 
@@ -128,7 +131,7 @@ def _build(settings: Settings, emit: Emit, record: Record, login: Login | None, 
         ready = [t for t in record.targets if t.artifact]
         if failure is not None:
             emit(LogLine("image", f"Maven failed; building the images whose modules were built: {', '.join(t.module for t in ready)}", "warning"))
-        _build_images(engine, ready, dockerfiles, settings, checkout, started_at, emit)
+        _build_images(engine, ready, dockerfiles, settings, checkout, started_at, emit, build_secrets)
     if failure is not None:
         raise failure
 
@@ -149,7 +152,16 @@ def _image_modules(reactor: Reactor, settings: Settings) -> list[Module]:
     raise ImageError(f"no module of {reactor.root.artifact_id} has a Dockerfile", "add a Dockerfile to each service module's directory")
 
 
-def _build_images(engine: Engine, targets: list[Target], dockerfiles: dict[str, Dockerfile], settings: Settings, checkout: Checkout, started_at: datetime, emit: Emit) -> None:
+def _build_images(
+    engine: Engine,
+    targets: list[Target],
+    dockerfiles: dict[str, Dockerfile],
+    settings: Settings,
+    checkout: Checkout,
+    started_at: datetime,
+    emit: Emit,
+    build_secrets: dict[str, Path],
+) -> None:
     """Build every target's image, up to --jobs at once; all are tried, the first error is raised."""
     errors: list[AutopackError] = []
 
@@ -170,6 +182,7 @@ def _build_images(engine: Engine, targets: list[Target], dockerfiles: dict[str, 
                 no_cache=settings.no_cache,
                 pull=settings.pull,
                 network=settings.network,
+                secrets=build_secrets,
                 emit=emit if len(targets) == 1 else _for_module(emit, target.module),
             )
             emit(Progress("image", f"{target.module}: {target.image.id.removeprefix('sha256:')[:12]}", {"module": target.module, "state": "built"}))
@@ -197,6 +210,15 @@ def _for_module(emit: Emit, module: str) -> Emit:
             emit(event)
 
     return emit_module
+
+
+def _build_secrets(settings: Settings) -> dict[str, Path]:
+    """``--secret`` files, checked before Maven runs; a missing one is a usage error."""
+    found = {name: Path(path) for name, path in settings.build_secrets.items()}
+    for name, path in found.items():
+        if not path.is_file():
+            raise UsageError(f"--secret id={name}: no file at {path}", "give src= the path of an existing file")
+    return found
 
 
 def _dockerfile_path(settings: Settings, directory: Path) -> Path | None:

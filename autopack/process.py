@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,12 @@ from autopack import secrets
 
 # Colour and cursor codes some tools emit even in batch mode (Maven 3.8 prints ESC[0m).
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+
+
+# Every child still running, so that an interrupt stops those that run on a worker thread
+# too: that thread may never see the KeyboardInterrupt (parallel.py's are daemons).
+_running: set[subprocess.Popen] = set()
+_running_lock = threading.Lock()
 
 
 def strip_ansi(text: str) -> str:
@@ -75,6 +82,8 @@ def run(
         if check:
             raise ProcessFailed(missing) from e
         return missing
+    with _running_lock:
+        _running.add(proc)
     try:
         if stdin_text is not None:
             assert proc.stdin is not None
@@ -96,12 +105,26 @@ def run(
         _stop_group(proc)
         raise
     finally:
+        with _running_lock:
+            _running.discard(proc)
         if log:
             log.close()
     completed = Completed(tuple(argv), proc.returncode, tuple(tail))
     if check and proc.returncode != 0:
         raise ProcessFailed(completed)
     return completed
+
+
+def stop_all() -> None:
+    """Stop every child's process group that is still running, side by side (a docker CLI
+    ends its BuildKit build, Maven its JVMs). For an interrupted run, before it exits."""
+    with _running_lock:
+        procs = list(_running)
+    stoppers = [threading.Thread(target=_stop_group, args=(p,), daemon=True) for p in procs]
+    for t in stoppers:
+        t.start()
+    for t in stoppers:
+        t.join(timeout=15)
 
 
 def _stop_group(proc: subprocess.Popen, grace: float = 5.0) -> None:

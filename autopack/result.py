@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from autopack import secrets
-from autopack.builders.image import Image
+from autopack.engine import Image
 from autopack.builders.maven import MavenBuild
 from autopack.builders.pom import Project
 from autopack.builders.publish import Published

@@ -66,6 +66,8 @@ class Settings:
     no_cache: bool = False
     pull: bool = False
     network: str | None = None
+    engine: str = "auto"  # the builder: auto, buildkit, docker-api
+    build_secrets: Mapping[str, str] = field(default_factory=dict)  # BuildKit secret id → file
     jobs: int | None = None
     images: Mapping[str, str] = field(default_factory=dict)
     build_number: str | None = None
@@ -229,3 +231,15 @@ def parse_pairs(items: list[str] | tuple[str, ...], option: str) -> dict[str, st
             raise UsageError(f"{option} expects KEY=VALUE, got '{item}'", f"write it as {option} NAME=value")
         pairs[key] = value
     return pairs
+
+
+def parse_secrets(items: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """``--secret id=NAME,src=FILE`` (docker's own form; ``source=`` too) → {NAME: absolute FILE}."""
+    found: dict[str, str] = {}
+    for item in items:
+        fields = dict(part.partition("=")[::2] for part in item.split(","))
+        name, path = fields.get("id"), fields.get("src") or fields.get("source")
+        if not name or not path or set(fields) - {"id", "src", "source"}:
+            raise UsageError(f"--secret expects id=NAME,src=FILE, got '{item}'", "write it as --secret id=maven,src=ci/settings.xml")
+        found[name] = str(Path(path).expanduser().resolve())
+    return found

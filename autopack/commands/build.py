@@ -9,7 +9,7 @@ import typer
 
 from autopack import pipeline
 from autopack.commands import options as o
-from autopack.settings import parse_pairs
+from autopack.settings import parse_pairs, parse_secrets
 
 MAVEN = "Maven"
 IMAGE = "Image"
@@ -71,6 +71,8 @@ def build(
     no_cache: Annotated[Optional[bool], typer.Option("--no-cache/--cache", help="Build without the engine's layer cache.", rich_help_panel=IMAGE, show_default=False)] = None,
     pull: Annotated[Optional[bool], typer.Option("--pull/--no-pull", help="Always try to pull newer base images.", rich_help_panel=IMAGE, show_default=False)] = None,
     jobs: Annotated[Optional[int], typer.Option("-j", "--jobs", metavar="N", min=1, max=16, help="Images built at once in a multi-module project (default: 2).", rich_help_panel=IMAGE)] = None,
+    engine: Annotated[Optional[str], typer.Option("--engine", metavar="auto|buildkit|docker-api", help="The builder: BuildKit through the docker CLI (the default where available) or the Engine API's classic builder.", rich_help_panel=IMAGE)] = None,
+    secret: Annotated[Optional[list[str]], typer.Option("--secret", metavar="id=NAME,src=FILE", help="A file for RUN --mount=type=secret,id=NAME (BuildKit); never in a layer or the history (repeatable).", rich_help_panel=IMAGE)] = None,
     network: Annotated[Optional[str], typer.Option("--network", metavar="MODE", help="Network mode for RUN steps (e.g. host, none).", rich_help_panel=IMAGE)] = None,
     build_number: Annotated[Optional[str], typer.Option("--build-number", metavar="N", help="The CI build number for {build} (default: $CI_PIPELINE_IID or $BUILD_NUMBER).", rich_help_panel=IMAGE)] = None,
     # push
@@ -95,7 +97,7 @@ def build(
     given = locals()
     o.run_command(
         stages=pipeline.STAGES,
-        cli={
+        cli=lambda: {
             "source": source,
             **o.source_values(given),
             "profiles": tuple(p for item in profile or () for p in item.split(",") if p),
@@ -118,6 +120,8 @@ def build(
             "no_cache": no_cache,
             "pull": pull,
             "network": network,
+            "engine": engine,
+            "build_secrets": parse_secrets(secret or ()),
             "build_number": build_number,
             **o.push_values(given),
             "log_dir": log_dir,

@@ -94,7 +94,7 @@ def svn_login(settings: Settings, from_stdin: bool) -> Login | None:
 def run_command(
     *,
     stages: dict[str, str],
-    cli: dict[str, Any],
+    cli: dict[str, Any] | Callable[[], dict[str, Any]],
     config: Path | None,
     json_out: bool,
     result_file: Path | None,
@@ -108,14 +108,15 @@ def run_command(
     body: Callable[[Settings, Any, Record, Login | None], object],
 ) -> None:
     """Resolve settings, run ``body`` under a renderer, then summary, result and exit code —
-    the same way for every command."""
+    the same way for every command. ``cli`` may be a function, so that a malformed option
+    value (``-D foo``) is reported like any other usage error."""
     stream = sys.stderr if json_out else sys.stdout
     verbosity = "quiet" if quiet else "verbose" if verbose else "normal"
     record = Record()
     renderer = None
     secrets.register_environment(os.environ)
     with error_handler(log_dir) as outcome:
-        settings = settings_module.resolve(cli, config=config)
+        settings = settings_module.resolve(cli() if callable(cli) else cli, config=config)
         login = svn_login(settings, password_stdin)
         renderer = make_renderer(stream, stages, verbosity, plain)
         with renderer:

@@ -38,6 +38,9 @@ def run_in_terminal(argv: list[str], timeout: float = 300) -> tuple[int, str]:
 
 def test_live_view_shows_stages_and_prints_user_text_literally(tmp_path, engine, image_name):
     project = copy_fixture("hello-service", tmp_path, as_git=True)
+    # A step that lasts: a BuildKit build from cache is over before the view redraws.
+    dockerfile = project / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("WORKDIR /app\n", f"WORKDIR /app\nRUN sleep 1 # {image_name}\n"))
     code, screen = run_in_terminal([str(AUTOPACK), "build", str(project), "--image", image_name, "--skip-tests"])
     assert code == 0, screen[-2000:]
     assert "\x1b[" in screen  # a terminal gets the rich view ...

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from autopack import secrets
-from autopack.builders.image import Image
+from autopack.engine import Image
 from autopack.builders.maven import MavenBuild
 from autopack.builders.pom import Project
 from autopack.events import Event, LogLine, Progress, StageFinished, StageStarted

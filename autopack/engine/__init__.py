@@ -1,0 +1,126 @@
+"""The engine seam: one connection to the Docker engine for the whole run (``Engine``) and
+the builders that can build on it, one module each, picked by name from ``BUILDERS``:
+
+- ``buildkit`` (``buildkit.py``): BuildKit through the docker CLI — the default where the
+  engine and a CLI support it;
+- ``docker-api`` (``docker_api.py``): the Engine API's classic builder, for the rest.
+
+``--engine auto`` takes the first available in that order; a builder named explicitly that
+cannot run on this engine is a usage error naming why.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import docker
+import docker.errors
+
+from autopack import tags
+from autopack.engine import buildkit, docker_api
+from autopack.engine.base import BuildRequest, Builder, Image, short
+from autopack.errors import ImageError, UsageError
+from autopack.events import Emit
+
+if TYPE_CHECKING:
+    from autopack.builders.image import Dockerfile
+
+BUILDERS: dict[str, Builder] = {buildkit.NAME: buildkit, docker_api.NAME: docker_api}
+KINDS = ("auto", *BUILDERS)
+
+__all__ = ["BUILDERS", "KINDS", "BuildRequest", "Engine", "Image"]
+
+
+class Engine:
+    """A connection to the Docker engine (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH)
+    and the builder chosen for it."""
+
+    def __init__(self, kind: str = "auto") -> None:
+        if kind not in KINDS:
+            raise UsageError(f"unknown engine '{kind}'", f"choose one of: {', '.join(KINDS)}")
+        try:
+            self.client = docker.from_env(timeout=10)
+            self.client.ping()
+            version = self.client.version()
+        except docker.errors.DockerException as e:
+            raise ImageError(
+                f"no Docker engine answers ({short(e)})",
+                "start one (`sudo systemctl start docker`, or scripts/engine start in this repository) or set DOCKER_HOST",
+            ) from e
+        self.api = self.client.api
+        self.version = str(version.get("Version", "?"))
+        self.os_type = str(version.get("Os", "linux"))
+        self.buildkit_cli: tuple | None = None  # found by buildkit.py, once
+        self._bridge: bool | None = None
+        self.builder = self._choose(kind)
+
+    def _choose(self, kind: str) -> Builder:
+        if kind != "auto":
+            builder = BUILDERS[kind]
+            if why := builder.unavailable(self):
+                raise UsageError(f"--engine {kind} cannot build here: {why}", f"use --engine auto, or one of: {', '.join(BUILDERS)}")
+            return builder
+        return next(b for b in BUILDERS.values() if b.unavailable(self) is None)  # docker-api always is
+
+    @property
+    def description(self) -> str:
+        return f"{self.builder.NAME} (Docker engine {self.version})"
+
+    @property
+    def has_bridge(self) -> bool:
+        """Whether the engine has its default bridge network (``dockerd --bridge=none`` has not)."""
+        if self._bridge is None:
+            try:
+                self._bridge = bool(self.client.networks.list(names=["bridge"]))
+            except docker.errors.DockerException:
+                self._bridge = True
+        return self._bridge
+
+    def existing(self, reference: str) -> Image:
+        """An image already in the engine, for pushing it without a build."""
+        try:
+            details = self.api.inspect_image(reference)
+        except docker.errors.ImageNotFound:
+            raise ImageError(f"no image {reference} in the engine", "build it first (autopack build), or check the name with docker images") from None
+        return _image(details, (reference,), 0.0)
+
+    def tag(self, image_id: str, references: Sequence[str]) -> None:
+        for reference in references:
+            repository, tag = tags.split_reference(reference)
+            self.api.tag(image_id, repository, tag, force=True)
+
+    def build(
+        self,
+        dockerfile: Dockerfile,
+        references: list[str],
+        *,
+        build_args: Mapping[str, str],
+        labels: Mapping[str, str],
+        target: str | None,
+        no_cache: bool,
+        pull: bool,
+        network: str | None,
+        emit: Emit,
+        secrets: Mapping[str, Path] | None = None,
+    ) -> Image:
+        started = time.monotonic()
+        request = BuildRequest(dockerfile, tuple(references), build_args, labels, target, no_cache, pull, network, dict(secrets or {}))
+        image_id = self.builder.build(self, request, emit)
+        try:
+            details = self.api.inspect_image(image_id)
+        except docker.errors.DockerException as e:
+            raise ImageError(f"the engine has no image {image_id} after the build: {short(e)}", "look at the engine's log") from e
+        return _image(details, tuple(references), time.monotonic() - started)
+
+
+def _image(details: Mapping, references: tuple[str, ...], seconds: float) -> Image:
+    return Image(
+        id=details["Id"],
+        references=references,
+        labels=(details.get("Config") or {}).get("Labels") or {},
+        size=int(details.get("Size") or 0),
+        seconds=seconds,
+    )

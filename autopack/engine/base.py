@@ -1,0 +1,82 @@
+"""The engine seam: what a builder is given, what it returns, and the contract every builder
+module (``docker_api.py``, ``buildkit.py``) keeps.
+
+A builder is a module, not a class: it holds no state of its own; the connection to the
+engine (one docker client for the whole run) is the ``Engine`` it is handed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from autopack.events import Emit
+
+if TYPE_CHECKING:
+    from autopack.builders.image import Dockerfile
+    from autopack.engine import Engine
+
+STAGE = "image"
+
+
+@dataclass(frozen=True, slots=True)
+class BuildRequest:
+    """One image to build, everything decided before the build starts."""
+
+    dockerfile: Dockerfile
+    references: tuple[str, ...]
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    target: str | None = None
+    no_cache: bool = False
+    pull: bool = False
+    network: str | None = None
+    secrets: Mapping[str, Path] = field(default_factory=dict)  # BuildKit secret id → file
+
+    @property
+    def dockerfile_arg(self) -> str:
+        """The Dockerfile as the engine wants it: relative to the context when inside it."""
+        try:
+            return str(self.dockerfile.path.resolve().relative_to(self.dockerfile.context.resolve()))
+        except ValueError:
+            return str(self.dockerfile.path.resolve())
+
+
+@dataclass(frozen=True)
+class Image:
+    id: str
+    references: tuple[str, ...]
+    labels: Mapping[str, str]
+    size: int
+    seconds: float
+
+
+class Builder(Protocol):
+    """What every builder module provides."""
+
+    NAME: str
+
+    def unavailable(self, engine: Engine) -> str | None:
+        """Why this builder cannot build on ``engine`` (None: it can)."""
+
+    def build(self, engine: Engine, request: BuildRequest, emit: Emit) -> str:
+        """Build ``request`` and tag it with every reference; return the image id. A failed
+        build raises ``ImageError`` naming the step and the last lines of its output."""
+
+
+def hint_for(message: str) -> str:
+    lowered = message.lower()
+    if "pull access denied" in lowered or "not found" in lowered and "manifest" in lowered or "no such image" in lowered:
+        return "the base image is not in the engine and cannot be pulled: build or load it first (scripts/base-image)"
+    if "network bridge not found" in lowered:
+        return "the engine has no bridge network: give --network host or --network none"
+    if "dockerfile" in lowered:
+        return "check -f/--file and the build context"
+    return "see the build output above; run with -v for every line"
+
+
+def short(error: Exception) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text[:300]

@@ -1,0 +1,148 @@
+"""The classic builder, through the Docker Engine API's streaming build (the docker SDK): for
+engines without BuildKit.
+
+The Engine returns HTTP 200 for a build as soon as it starts, and reports a failing step
+only inside the stream; so every decoded line is checked, and an ``error``/``errorDetail``
+fails the stage even though the API call itself succeeded. The engine adds the labels as one
+``LABEL`` step per label at the end, each a layer commit (a full copy of the root file
+system on the vfs storage driver); so autopack appends all of them as one ``LABEL``
+instruction to a copy of the Dockerfile instead, which the SDK sends with the context.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import docker.errors
+
+from autopack.engine.base import STAGE, BuildRequest, hint_for, short
+from autopack.errors import ImageError, UsageError
+from autopack.events import Emit, LogLine, Progress
+
+if TYPE_CHECKING:
+    from autopack.engine import Engine
+
+NAME = "docker-api"
+_BUILD_TIMEOUT = 3600  # seconds a single read may wait: a quiet RUN step can take long
+
+
+def unavailable(engine: Engine) -> str | None:
+    return None  # every Docker engine has it
+
+
+def build(engine: Engine, request: BuildRequest, emit: Emit) -> str:
+    if request.secrets:
+        raise UsageError(
+            f"build secrets ({', '.join(request.secrets)}) need BuildKit; the classic builder would put them in a layer",
+            "use --engine buildkit (or auto, on an engine with BuildKit)",
+        )
+    with tempfile.TemporaryDirectory(prefix="autopack-build-") as scratch:
+        return _build(engine, request, emit, Path(scratch))
+
+
+def _build(engine: Engine, request: BuildRequest, emit: Emit, scratch: Path) -> str:
+    watcher = _BuildWatcher(emit)
+    dockerfile, labels = _labelled(request, scratch)
+    try:
+        stream = engine.api.build(
+            path=str(request.dockerfile.context),
+            dockerfile=dockerfile,
+            buildargs=dict(request.build_args),
+            labels=labels,
+            target=request.target,
+            nocache=request.no_cache,
+            pull=request.pull,
+            network_mode=request.network,
+            rm=True,
+            forcerm=True,  # intermediate containers go even when a step fails
+            decode=True,
+            timeout=_BUILD_TIMEOUT,
+        )
+        for chunk in stream:
+            watcher(chunk)
+    except docker.errors.APIError as e:
+        raise ImageError(f"the engine refused the build: {short(e)}", hint_for(str(e))) from e
+    except docker.errors.DockerException as e:
+        raise ImageError(f"image build failed: {short(e)}", "check the engine's log") from e
+    watcher.finish()
+    if watcher.error:
+        raise watcher.failure()
+    if not watcher.image_id:
+        raise ImageError("the engine finished the build without reporting an image id", "look at the engine's log")
+    engine.tag(watcher.image_id, request.references)
+    return watcher.image_id
+
+
+def _labelled(request: BuildRequest, scratch: Path) -> tuple[str, dict[str, str]]:
+    """The Dockerfile to send and the labels left for the engine to add: a copy ending in one
+    ``LABEL`` with all of them, unless ``--target`` names an earlier stage than the last."""
+    if not request.labels or (request.target and request.target.lower() != request.dockerfile.last_stage.lower()):
+        return request.dockerfile_arg, dict(request.labels)
+    pairs = " ".join(f'"{_quoted(k)}"="{_quoted(v)}"' for k, v in request.labels.items())
+    copy = scratch / "Dockerfile"
+    copy.write_text(request.dockerfile.path.read_text(encoding="utf-8").rstrip("\n") + f"\nLABEL {pairs}\n", encoding="utf-8")
+    return str(copy), {}  # an absolute path outside the context: the SDK puts it in the context
+
+
+def _quoted(text: str) -> str:
+    """A LABEL word in double quotes: no escape, quote or variable of the value is read."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("\n", " ")
+
+
+class _BuildWatcher:
+    """Turns the build stream into events; remembers the step, the image id, the step's last
+    lines of output and any error."""
+
+    def __init__(self, emit: Emit) -> None:
+        self.emit = emit
+        self.buffer = ""
+        self.step = ""
+        self.image_id = ""
+        self.error = ""
+        self.output: deque[str] = deque(maxlen=10)  # of the current step
+
+    def __call__(self, chunk: Mapping) -> None:
+        if "error" in chunk or "errorDetail" in chunk:
+            detail = chunk.get("errorDetail") or {}
+            self.error = (detail.get("message") or chunk.get("error") or "unknown error").strip()
+            self.emit(LogLine(STAGE, self.error, "error"))
+        if aux := chunk.get("aux"):
+            self.image_id = aux.get("ID", self.image_id)
+        if status := chunk.get("status"):  # a pull of the base image
+            self.emit(LogLine(STAGE, f"{chunk.get('id', '')} {status}".strip(), "debug"))
+        if text := chunk.get("stream"):
+            self.buffer += text
+            *lines, self.buffer = self.buffer.split("\n")
+            for line in lines:
+                self._line(line.rstrip("\r"))
+
+    def _line(self, line: str) -> None:
+        if not line.strip():
+            return
+        if line.startswith("Step ") and " : " in line:
+            self.step, _, instruction = line[len("Step ") :].partition(" : ")
+            number, _, total = self.step.partition("/")
+            self.output.clear()
+            self.emit(Progress(STAGE, f"Step {self.step} · {instruction}", {"step": int(number), "steps": int(total or 0), "instruction": instruction}))
+            self.emit(LogLine(STAGE, line, "debug"))
+            return
+        if line.startswith("Successfully built ") and not self.image_id:
+            self.image_id = line.split()[-1]
+        elif not line.startswith((" ---> ", "Removing intermediate container")):
+            self.output.append(line)
+        self.emit(LogLine(STAGE, line, "debug"))
+
+    def finish(self) -> None:
+        if self.buffer.strip():
+            self._line(self.buffer)
+        self.buffer = ""
+
+    def failure(self) -> ImageError:
+        where = f" at step {self.step}" if self.step else ""
+        said = [line for line in self.output if line.strip() and line.strip() != self.error]
+        tail = f"; its last output: {' | '.join(said[-3:])}" if said else ""
+        return ImageError(f"image build failed{where}: {self.error}{tail}", hint_for(self.error))

@@ -67,6 +67,7 @@ class Settings:
     pull: bool = False
     network: str | None = None
     engine: str = "auto"  # the builder: auto, buildkit, docker-api
+    docker_host: str | None = None  # the engine to use, as DOCKER_HOST (tcp://, ssh://, unix://)
     build_secrets: Mapping[str, str] = field(default_factory=dict)  # BuildKit secret id → file
     jobs: int | None = None
     images: Mapping[str, str] = field(default_factory=dict)

@@ -20,10 +20,11 @@ import docker
 import docker.errors
 
 from autopack import credentials, parallel, tags
+from autopack.builders import engine_push, replicate
 from autopack.credentials import RegistryAuth
+from autopack.engine import ssh_host
 from autopack.errors import PushError, UsageError
 from autopack.events import Emit, LogLine, Progress
-from autopack.builders import engine_push, replicate
 from autopack.registry import RegistryClient
 
 STAGE = "push"
@@ -194,7 +195,7 @@ def _tags_to_push(client: RegistryClient, result: Published, image_tags: Sequenc
 
 def _seed(result: Published, image_id: str, tags_: Sequence[str], auth: RegistryAuth | None, retries: int, emit: Emit) -> None:
     """Push through the engine to this destination; its digest becomes everyone's."""
-    engine = docker.APIClient(**docker.utils.kwargs_from_env(), version="auto", timeout=3600)
+    engine = docker.APIClient(**docker.utils.kwargs_from_env(), version="auto", timeout=3600, use_ssh_client=ssh_host())
     for tag in tags_:
         engine.tag(image_id, result.destination.name, tag, force=True)
         result.digest = engine_push.push_tag(engine, result.destination.name, tag, auth, retries, emit, on_attempt=lambda n: setattr(result, "attempts", max(result.attempts, n)))

@@ -82,6 +82,7 @@ def build(
     push_retries: o.PushRetries = None,
     immutable_tags: o.ImmutableTags = None,
     registry_auth_file: o.RegistryAuthFile = None,
+    docker_host: o.DockerHost = None,
     # output
     json_out: o.Json = False,
     result_file: o.ResultFile = None,

@@ -36,6 +36,7 @@ SvnPasswordFile = Annotated[Optional[Path], typer.Option("--svn-password-file", 
 SvnPasswordStdin = Annotated[bool, typer.Option("--svn-password-stdin", help="Read the svn password from standard input.", rich_help_panel=SOURCE)]
 
 PUSH = "Push"
+DockerHost = Annotated[Optional[str], typer.Option("--docker-host", metavar="URL", help="The Docker engine to use: tcp://host:2375, ssh://user@host, unix:///path (default: $DOCKER_HOST, else the local socket).", rich_help_panel=PUSH)]
 Push = Annotated[Optional[list[str]], typer.Option("--push", metavar="DEST", help="Push every tag to registry[:port]/repository (repeatable); alone, to $CI_REGISTRY_IMAGE.", rich_help_panel=PUSH)]
 Preflight = Annotated[Optional[bool], typer.Option("--preflight/--no-preflight", help="Check first that every destination grants push (default: on).", rich_help_panel=PUSH, show_default=False)]
 PushJobs = Annotated[Optional[int], typer.Option("--push-jobs", metavar="N", min=1, max=8, help="Destinations pushed at once (default: all of them, at most 8).", rich_help_panel=PUSH)]
@@ -55,7 +56,7 @@ Config = Annotated[Optional[Path], typer.Option("--config", metavar="FILE", help
 
 
 SOURCE_OPTIONS = ("ref", "revision", "branch", "svn_tag", "vcs", "subdir", "shallow", "gitlab_url", "svn_user", "svn_password_file")
-PUSH_OPTIONS = ("preflight", "push_jobs", "push_retries", "immutable_tags", "registry_auth_file")
+PUSH_OPTIONS = ("preflight", "push_jobs", "push_retries", "immutable_tags", "registry_auth_file", "docker_host")
 
 
 def source_values(given: dict[str, Any]) -> dict[str, Any]:
@@ -117,6 +118,8 @@ def run_command(
     secrets.register_environment(os.environ)
     with error_handler(log_dir) as outcome:
         settings = settings_module.resolve(cli() if callable(cli) else cli, config=config)
+        if settings.docker_host:  # the docker SDK, the docker CLI and the project's own tools read it
+            os.environ["DOCKER_HOST"] = settings.docker_host
         login = svn_login(settings, password_stdin)
         renderer = make_renderer(stream, stages, verbosity, plain)
         with renderer:

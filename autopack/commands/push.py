@@ -29,6 +29,7 @@ def push(
     push_retries: o.PushRetries = None,
     immutable_tags: o.ImmutableTags = None,
     registry_auth_file: o.RegistryAuthFile = None,
+    docker_host: o.DockerHost = None,
     json_out: o.Json = False,
     result_file: o.ResultFile = None,
     dotenv: o.Dotenv = None,

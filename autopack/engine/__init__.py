@@ -11,6 +11,7 @@ cannot run on this engine is a usage error naming why.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,7 +22,7 @@ import docker.errors
 
 from autopack import tags
 from autopack.engine import buildkit, docker_api
-from autopack.engine.base import BuildRequest, Builder, Image, short
+from autopack.engine.base import Builder, BuildRequest, Image, short
 from autopack.errors import ImageError, UsageError
 from autopack.events import Emit
 
@@ -42,7 +43,7 @@ class Engine:
         if kind not in KINDS:
             raise UsageError(f"unknown engine '{kind}'", f"choose one of: {', '.join(KINDS)}")
         try:
-            self.client = docker.from_env(timeout=10)
+            self.client = docker.from_env(timeout=10, use_ssh_client=ssh_host())
             self.client.ping()
             version = self.client.version()
         except docker.errors.DockerException as e:
@@ -114,6 +115,12 @@ class Engine:
         except docker.errors.DockerException as e:
             raise ImageError(f"the engine has no image {image_id} after the build: {short(e)}", "look at the engine's log") from e
         return _image(details, tuple(references), time.monotonic() - started)
+
+
+def ssh_host() -> bool:
+    """An ``ssh://`` engine is reached through the ssh client, as the docker CLI does it (your
+    agent, keys and ~/.ssh/config), not through paramiko."""
+    return os.environ.get("DOCKER_HOST", "").startswith("ssh://")
 
 
 def _image(details: Mapping, references: tuple[str, ...], seconds: float) -> Image:

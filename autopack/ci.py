@@ -48,6 +48,7 @@ def detect(environ: Mapping[str, str]) -> CiContext:
 
 def _gitlab(env: Mapping[str, str]) -> CiContext:
     tag = env.get("CI_COMMIT_TAG")
+    defaults: tuple[str, ...]
     if tag:
         defaults = ("{version}", tags.tag_safe(tag))
     else:
@@ -67,6 +68,8 @@ def _gitlab(env: Mapping[str, str]) -> CiContext:
 
 def _jenkins(env: Mapping[str, str]) -> CiContext:
     git_commit, svn_revision = env.get("GIT_COMMIT"), env.get("SVN_REVISION")
+    revision: str | None
+    short: str | None
     if git_commit:
         revision, short = git_commit, git_commit[:8]
     elif svn_revision:

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autopack import process, secrets
-from autopack.files import write_atomically
 from autopack.errors import UsageError
+from autopack.files import write_atomically
 
 DOCKER_HUB = "docker.io"
 _HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")

@@ -47,8 +47,8 @@ def push_targets(targets: list[Target], plan: PushPlan, settings: Settings, emit
     for target in (t for t in targets if t.image):
         assert target.image is not None
         destinations = [publish.Destination(d.registry, f"{d.repository}/{_last_part(target.references[0])}") for d in plan.destinations] if many else plan.destinations
-        auths = {new: plan.auths.get(old) for new, old in zip(destinations, plan.destinations)}
-        tries = {new: plan.preflight_tries.get(old, 0) for new, old in zip(destinations, plan.destinations)}
+        auths = {new: plan.auths.get(old) for new, old in zip(destinations, plan.destinations, strict=True)}
+        tries = {new: plan.preflight_tries.get(old, 0) for new, old in zip(destinations, plan.destinations, strict=True)}
         if many:
             emit(Progress("push", f"{target.module}: pushing", {"module": target.module, "key": target.module}))
         try:

@@ -21,9 +21,9 @@ from autopack import cache, ci, destinations, parallel, tags, vcs
 from autopack import settings as settings_module
 from autopack.builders import artifact, maven, maven_config
 from autopack.builders.image import Dockerfile, inspect_dockerfile
-from autopack.engine import Engine
 from autopack.builders.pom import Project
 from autopack.builders.reactor import Module, Reactor, load_reactor
+from autopack.engine import Engine
 from autopack.errors import AutopackError, ImageError, MavenError, UsageError
 from autopack.events import Emit, Event, LogLine, Progress, StageFinished, StageStarted
 from autopack.result import Record, StageRecord, Target
@@ -119,7 +119,7 @@ def _build(settings: Settings, emit: Emit, record: Record, login: Login | None, 
             failure = e
             reported, since = getattr(e, "reported", ()), getattr(e, "started", 0.0)
         built = getattr(failure, "module_status", None)
-        for target, module in zip(record.targets, modules):
+        for target, module in zip(record.targets, modules, strict=True):
             if failure is None or (built and built.get(module.project.name) == "SUCCESS"):
                 choice = settings.artifacts.get(module.artifact_id) or settings.artifact
                 target.artifact = artifact.find_artifact(module.project, reported, since, choice)

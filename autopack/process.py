@@ -16,7 +16,6 @@ from pathlib import Path
 
 from autopack import secrets
 
-
 # Colour and cursor codes some tools emit even in batch mode (Maven 3.8 prints ESC[0m).
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 

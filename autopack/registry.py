@@ -146,6 +146,7 @@ class RegistryClient:
 
     def download_blob(self, repository: str, digest: str, dest: Path) -> None:
         """Stream a blob to ``dest`` and check it against its digest."""
+
         def fetch() -> None:
             response = self._once("GET", f"/v2/{repository}/blobs/{digest}", f"repository:{repository}:pull", {}, (200,), stream=True)
             hasher = hashlib.sha256()

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from autopack import secrets
-from autopack.engine import Image
 from autopack.builders.maven import MavenBuild
 from autopack.builders.pom import Project
 from autopack.builders.publish import Published
+from autopack.engine import Image
 from autopack.vcs.base import Checkout
 
 SCHEMA_VERSION = 1
@@ -76,9 +76,7 @@ class Record:
                 "lastChangedRevision": c.last_changed_revision,
                 "cache": c.cache,
             },
-            "project": None
-            if p is None
-            else {"groupId": p.group_id, "artifactId": p.artifact_id, "version": p.version, "packaging": p.packaging},
+            "project": None if p is None else {"groupId": p.group_id, "artifactId": p.artifact_id, "version": p.version, "packaging": p.packaging},
             "artifacts": [{"module": t.module, "path": str(t.artifact), "size": _size(t.artifact)} for t in self.targets if t.artifact],
             "tests": dict(self.maven.tests) if self.maven else None,
             "images": [_image(t) for t in self.targets if t.image],

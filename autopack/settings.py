@@ -110,7 +110,7 @@ def resolve(
     environ = os.environ if environ is None else environ
     ci_layer, ci_defaults = ci.settings_layers(ci.detect(environ))
     source = cli.get("source") or environ.get("AUTOPACK_SOURCE") or ci_layer["source"] or "."
-    path = config if config else Path(source) / CONFIG_FILE
+    path = config if config else Path(str(source)) / CONFIG_FILE
     file_values = _load_file(path, required=bool(config))
 
     values: dict[str, Any] = {}

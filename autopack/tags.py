@@ -54,8 +54,7 @@ def validate_reference(reference: str) -> None:
         problem = "has no tag" if match else _explain(reference)
         raise UsageError(
             f"image reference '{reference}' is not valid: {problem}",
-            "names are lowercase [a-z0-9] parts joined by '.', '_', '-' or '/', "
-            "tags are up to 128 of [A-Za-z0-9_.-] not starting with '.' or '-'",
+            "names are lowercase [a-z0-9] parts joined by '.', '_', '-' or '/', tags are up to 128 of [A-Za-z0-9_.-] not starting with '.' or '-'",
         )
     if len(name) > _NAME_MAX:
         raise UsageError(f"image name '{name}' is longer than {_NAME_MAX} characters", "use a shorter --image")

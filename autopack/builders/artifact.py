@@ -99,10 +99,7 @@ def _attached_shaded(project: Project, mine: Sequence[Reported], since: float, e
     name: the newest file of the module written during this build that no other line named."""
     named = {r.path for r in mine if r.path}
     directory = project.build_directory
-    fresh = [
-        p for p in directory.glob(f"*.{extension}")
-        if p not in named and not _SIDE_ARTIFACTS.search(p.name) and p.stat().st_mtime >= since - 1
-    ] if directory.is_dir() else []
+    fresh = [p for p in directory.glob(f"*.{extension}") if p not in named and not _SIDE_ARTIFACTS.search(p.name) and p.stat().st_mtime >= since - 1] if directory.is_dir() else []
     return max(fresh, key=lambda p: p.stat().st_mtime) if fresh else None
 
 

@@ -24,6 +24,7 @@ from autopack.settings import Settings
 
 STAGE = "maven"
 
+
 @dataclass(frozen=True)
 class MavenBuild:
     command: tuple[str, ...]
@@ -169,16 +170,10 @@ def maven_environment(environ: Mapping[str, str], passed: Sequence[str] = ()) ->
     """The user's environment minus the secrets autopack holds for git, svn and registries;
     ``passed`` (``--maven-env NAME``) names variables to hand on all the same."""
     held = secrets.held()
-    return {
-        name: value
-        for name, value in environ.items()
-        if name in passed or not (_CREDENTIAL_VARIABLES.match(name) or value in held)
-    }
+    return {name: value for name, value in environ.items() if name in passed or not (_CREDENTIAL_VARIABLES.match(name) or value in held)}
 
 
-def run_maven(
-    settings: Settings, project: Project, emit: Emit, log: Path, projects: Sequence[str] = (), config: MavenConfig | None = None
-) -> MavenBuild:
+def run_maven(settings: Settings, project: Project, emit: Emit, log: Path, projects: Sequence[str] = (), config: MavenConfig | None = None) -> MavenBuild:
     """Run Maven once for the whole reactor. A failure raises ``MavenError`` carrying
     ``module_status`` (module name → SUCCESS/FAILURE/SKIPPED) and ``reported`` (the files it
     built) for the modules it got to."""
@@ -199,6 +194,4 @@ def run_maven(
         error.reported = tuple(watcher.reported)  # type: ignore[attr-defined]
         error.started = wall  # type: ignore[attr-defined]
         raise error from e
-    return MavenBuild(
-        tuple(argv), log, time.monotonic() - started, dict(watcher.tests), dict(watcher.module_status), tuple(watcher.reported), wall
-    )
+    return MavenBuild(tuple(argv), log, time.monotonic() - started, dict(watcher.tests), dict(watcher.module_status), tuple(watcher.reported), wall)

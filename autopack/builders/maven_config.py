@@ -86,8 +86,7 @@ def parse_args(args: Sequence[str]) -> MavenArgs:
     profiles: list[str] = []
     single: dict[str, str] = {}
     offline = False
-    names = {"-D": "D", "--define": "D", "-P": "P", "--activate-profiles": "P", "-s": "s", "--settings": "s",
-             "-gs": "gs", "--global-settings": "gs", "-T": "T", "--threads": "T"}
+    names = {"-D": "D", "--define": "D", "-P": "P", "--activate-profiles": "P", "-s": "s", "--settings": "s", "-gs": "gs", "--global-settings": "gs", "-T": "T", "--threads": "T"}
     i = 0
     while i < len(args):
         arg = args[i]
@@ -106,7 +105,7 @@ def parse_args(args: Sequence[str]) -> MavenArgs:
         else:
             for short in ("-gs", "-D", "-P", "-T", "-s"):  # -gs before -s
                 if arg.startswith(short) and len(arg) > len(short) and not arg.startswith("--"):
-                    key, value = names[short], arg[len(short):]
+                    key, value = names[short], arg[len(short) :]
                     break
         if key is None or value is None:
             continue
@@ -246,10 +245,7 @@ def _read_settings(path: Path, profiles: Sequence[str], properties: Mapping[str,
         props_el = _child(profile, "properties")
         for prop in list(props_el) if props_el is not None else []:
             props[_local(prop.tag)] = interpolate((prop.text or "").strip())
-    mirrors = [
-        Mirror(_text(m, "id") or "", interpolate(_text(m, "url") or ""), _text(m, "mirrorOf") or "")
-        for m in _children(_child(root, "mirrors"), "mirror")
-    ]
+    mirrors = [Mirror(_text(m, "id") or "", interpolate(_text(m, "url") or ""), _text(m, "mirrorOf") or "") for m in _children(_child(root, "mirrors"), "mirror")]
     local = _text(root, "localRepository")
     return _SettingsFile(interpolate(local) if local else None, _text(root, "offline") == "true", mirrors, props)
 

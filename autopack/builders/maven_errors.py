@@ -92,15 +92,10 @@ def download_failure(lines: Sequence[str], local_repository: Path, mirror_ids: C
     """The one-line error for Maven's ``[ERROR]``/``[FATAL]`` lines when Maven failed to
     download an artifact, else None."""
     bodies = _bodies(lines)
-    for body in bodies:
-        for pattern, fixed, cached in _CAUSES:
-            if m := pattern.search(body):
-                break
-        else:
-            continue
-        break
-    else:
+    found = next(((m, fixed, cached, body) for body in bodies for pattern, fixed, cached in _CAUSES if (m := pattern.search(body))), None)
+    if found is None:
         return None
+    m, fixed, cached, body = found
     groups = m.groupdict()
     reason = fixed or (_reason(groups["reason"]) if groups.get("reason") else "")
     if cached:
@@ -108,26 +103,22 @@ def download_failure(lines: Sequence[str], local_repository: Path, mirror_ids: C
         absent = groups["how"] in ("was not found in", "find")
         reason = "not found" if absent else _reason(original["reason"]) if original else "transfer failed"
     joined = "\n".join(bodies)
-    context = next((text.format(*found.groups()) for pattern, text in _CONTEXTS if (found := pattern.search(joined))), "")
+    context = next((text.format(*hit.groups()) for pattern, text in _CONTEXTS if (hit := pattern.search(joined))), "")
     artifact, repo, url = groups["artifact"], groups["id"], secrets.strip_url_credentials(secrets.redact(groups["url"]))
     message = f"Maven could not download {artifact}{f' ({context})' if context else ''} from {repo} ({url}): {reason}{' (cached)' if cached else ''}"
 
     file = local_file(local_repository, artifact)
     mirror = repo in mirror_ids
     if file.is_file():
-        hint = (f"{file} is already in the local repository, recorded as downloaded from another repository: "
-                f"delete {file.parent / '_remote.repositories'} and Maven uses it (--offline alone does not help)")
+        hint = f"{file} is already in the local repository, recorded as downloaded from another repository: delete {file.parent / '_remote.repositories'} and Maven uses it (--offline alone does not help)"
     elif reason == "offline":
         hint = f"it was never downloaded into {local_repository}: run once online, or drop --offline"
     elif reason == "not found":
-        hint = (f"check the coordinates, and the <mirror> {repo} in settings.xml (its <url>, <mirrorOf>)" if mirror
-                else f"check the coordinates, and that repository {repo} holds them")
+        hint = f"check the coordinates, and the <mirror> {repo} in settings.xml (its <url>, <mirrorOf>)" if mirror else f"check the coordinates, and that repository {repo} holds them"
     elif reason[:3] in ("401", "403", "407"):
-        hint = (f"check the <mirror> {repo} in settings.xml and the credentials of <server> {repo}" if mirror
-                else f"check the credentials of <server> {repo} in settings.xml, or the proxy's access rules")
+        hint = f"check the <mirror> {repo} in settings.xml and the credentials of <server> {repo}" if mirror else f"check the credentials of <server> {repo} in settings.xml, or the proxy's access rules"
     else:
-        hint = (f"check the <mirror> {repo} in settings.xml (its <url>), the network and the proxy" if mirror
-                else "check the network, the proxy (<proxies> in settings.xml) and the repository URL")
+        hint = f"check the <mirror> {repo} in settings.xml (its <url>), the network and the proxy" if mirror else "check the network, the proxy (<proxies> in settings.xml) and the repository URL"
     if cached:
         hint += "; Maven cached this failure: once fixed, add --maven-arg=-U"
     return MavenError(message, hint)

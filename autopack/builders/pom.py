@@ -49,9 +49,7 @@ class Project:
         return f"{self.group_id}:{self.artifact_id}:{self.version}"
 
 
-def load_project(
-    pom: Path, defines: Mapping[str, str] | None = None, profiles: Sequence[str] = (), external: Mapping[str, str] | None = None
-) -> Project:
+def load_project(pom: Path, defines: Mapping[str, str] | None = None, profiles: Sequence[str] = (), external: Mapping[str, str] | None = None) -> Project:
     """Read ``pom`` (a pom.xml or a directory holding one) into a resolved ``Project``.
 
     ``defines`` are ``-D`` user properties; like Maven, they win over the pom's own
@@ -143,9 +141,7 @@ class _Parent:
     dependencies: tuple[tuple[str, str], ...] = ()  # uninterpolated: resolved in the child's scope
 
 
-def _local_parent(
-    raw: RawPom, defines: Mapping[str, str], seen: frozenset[Path] = frozenset(), profiles: Sequence[str] = ()
-) -> _Parent | None:
+def _local_parent(raw: RawPom, defines: Mapping[str, str], seen: frozenset[Path] = frozenset(), profiles: Sequence[str] = ()) -> _Parent | None:
     """The parent pom on disk (``<relativePath>``, default ``../pom.xml``) when it is the one
     ``<parent>`` names; a parent only in a repository contributes its coordinates alone."""
     if not raw.parent:

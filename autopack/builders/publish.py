@@ -118,19 +118,20 @@ def publish(
     copy of what the seed received, in parallel (``replicate``): one compression instead of
     one per destination, and the same manifest bytes everywhere.
     """
-    results = [Published(d, credential=(auths[d].origin if auths.get(d) else None), preflight_attempts=(preflight_tries or {}).get(d, 0)) for d in destinations]
+    results = [Published(d, credential=(auth.origin if (auth := auths.get(d)) else None), preflight_attempts=(preflight_tries or {}).get(d, 0)) for d in destinations]
+
     def warn(text: str) -> None:
         emit(LogLine(STAGE, text, "warning"))
 
     clients = {r.destination: RegistryClient(r.destination.registry, auths.get(r.destination), retries, on_retry=warn) for r in results}
     wanted: dict[Destination, list[str]] = {}
     for r in results:
-        _guard(r, lambda r=r: wanted.__setitem__(r.destination, _tags_to_push(clients[r.destination], r, image_tags, image_id, immutable, emit)), emit)
+        _guard(r, lambda r=r: wanted.__setitem__(r.destination, _tags_to_push(clients[r.destination], r, image_tags, image_id, immutable, emit)), emit)  # type: ignore[misc]  # mypy cannot type a lambda's default
 
     seed, seed_digest = None, ""
     for r in (r for r in results if r.status == "pending"):
         started = time.monotonic()
-        _guard(r, lambda r=r: _seed(r, image_id, wanted[r.destination], auths.get(r.destination), retries, emit), emit)
+        _guard(r, lambda r=r: _seed(r, image_id, wanted[r.destination], auths.get(r.destination), retries, emit), emit)  # type: ignore[misc]  # mypy cannot type a lambda's default
         r.seconds = time.monotonic() - started
         if r.status == "pending" and r.digest:
             seed, seed_digest = r, r.digest
@@ -153,16 +154,19 @@ def publish(
 
     for r in results:
         if r.status == "pending":
-            _guard(r, lambda r=r: _verify(clients[r.destination], r, seed_digest), emit)
+            _guard(r, lambda r=r: _verify(clients[r.destination], r, seed_digest), emit)  # type: ignore[misc]  # mypy cannot type a lambda's default
             if r.status == "pending":
                 r.status = "ok"
                 emit(Progress(STAGE, f"{r.destination.name}: {r.digest}", {"destination": r.destination.name, "key": r.destination.name, "state": "verified"}))
     failed = [r for r in results if r.status != "ok"]
     if failed:
-        raise PublishFailed(results, PushError(
-            f"push failed for {', '.join(r.destination.name for r in failed)}: {failed[0].error}",
-            "the summary and result file give each destination's status",
-        ))
+        raise PublishFailed(
+            results,
+            PushError(
+                f"push failed for {', '.join(r.destination.name for r in failed)}: {failed[0].error}",
+                "the summary and result file give each destination's status",
+            ),
+        )
     return results
 
 

@@ -101,9 +101,7 @@ class Reactor:
         return module
 
 
-def load_reactor(
-    root: Path, defines: Mapping[str, str] | None = None, profiles: Sequence[str] = (), external: Mapping[str, str] | None = None
-) -> Reactor:
+def load_reactor(root: Path, defines: Mapping[str, str] | None = None, profiles: Sequence[str] = (), external: Mapping[str, str] | None = None) -> Reactor:
     """Read the module tree of ``root`` (a directory or its pom.xml): nested ``<modules>``,
     those of active profiles too. A project without ``<modules>`` is a reactor of one.
     Raises ``UsageError`` for a missing or repeated module, two modules with the same
@@ -166,9 +164,7 @@ def _module_pom(pom: Path, entry: str) -> Path:
     return module_pom
 
 
-def _sort(
-    vertices: list[tuple[str, str]], edges: Mapping[tuple[str, str], list[tuple[str, str]]], index: Mapping[tuple[str, str], Project]
-) -> list[tuple[str, str]]:
+def _sort(vertices: list[tuple[str, str]], edges: Mapping[tuple[str, str], list[tuple[str, str]]], index: Mapping[tuple[str, str], Project]) -> list[tuple[str, str]]:
     """Depth-first, post-order, vertices and edges in their given order: Maven's TopologicalSorter."""
     done: set[tuple[str, str]] = set()
     order: list[tuple[str, str]] = []

@@ -59,7 +59,7 @@ def copy(source: Source, target: RegistryClient, repository: str, tags: Sequence
         emit(Progress(STAGE, f"{name} {layer}: pushing", {**facts, "state": "pushing", "current": 0}))
         last = [0.0]
 
-        def report(sent: int, facts: dict = facts) -> None:
+        def report(sent: int, facts: dict = facts, last: list[float] = last) -> None:
             now = time.monotonic()
             if now - last[0] >= 0.25:  # bytes a few times a second, not per read
                 last[0] = now

@@ -65,13 +65,20 @@ def build(
     # image
     file: Annotated[Optional[Path], typer.Option("-f", "--file", metavar="FILE", help="Dockerfile, relative to the project (default: Dockerfile).", rich_help_panel=IMAGE)] = None,
     image: Annotated[Optional[str], typer.Option("--image", metavar="NAME", help="Image name, e.g. registry:5000/team/app (default: the artifactId).", rich_help_panel=IMAGE)] = None,
-    tag: Annotated[Optional[list[str]], typer.Option("-t", "--tag", metavar="TEMPLATE", help="Tag template (repeatable): {version} {revision} {branch} {build} {timestamp} {artifactId} {groupId}; with a ':' it is a whole name:tag (default: {version}).", rich_help_panel=IMAGE)] = None,
+    tag: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "-t", "--tag", metavar="TEMPLATE", help="Tag template (repeatable): {version} {revision} {branch} {build} {timestamp} {artifactId} {groupId}; with a ':' it is a whole name:tag (default: {version}).", rich_help_panel=IMAGE
+        ),
+    ] = None,
     build_arg: Annotated[Optional[list[str]], typer.Option("--build-arg", metavar="KEY=VALUE", help="Docker build argument (repeatable); ARTIFACT and VERSION are set for you.", rich_help_panel=IMAGE)] = None,
     target: Annotated[Optional[str], typer.Option("--target", metavar="STAGE", help="Dockerfile stage to build.", rich_help_panel=IMAGE)] = None,
     no_cache: Annotated[Optional[bool], typer.Option("--no-cache/--cache", help="Build without the engine's layer cache.", rich_help_panel=IMAGE, show_default=False)] = None,
     pull: Annotated[Optional[bool], typer.Option("--pull/--no-pull", help="Always try to pull newer base images.", rich_help_panel=IMAGE, show_default=False)] = None,
     jobs: Annotated[Optional[int], typer.Option("-j", "--jobs", metavar="N", min=1, max=16, help="Images built at once in a multi-module project (default: 2).", rich_help_panel=IMAGE)] = None,
-    engine: Annotated[Optional[str], typer.Option("--engine", metavar="auto|buildkit|docker-api", help="The builder: BuildKit through the docker CLI (the default where available) or the Engine API's classic builder.", rich_help_panel=IMAGE)] = None,
+    engine: Annotated[
+        Optional[str], typer.Option("--engine", metavar="auto|buildkit|docker-api", help="The builder: BuildKit through the docker CLI (the default where available) or the Engine API's classic builder.", rich_help_panel=IMAGE)
+    ] = None,
     secret: Annotated[Optional[list[str]], typer.Option("--secret", metavar="id=NAME,src=FILE", help="A file for RUN --mount=type=secret,id=NAME (BuildKit); never in a layer or the history (repeatable).", rich_help_panel=IMAGE)] = None,
     network: Annotated[Optional[str], typer.Option("--network", metavar="MODE", help="Network mode for RUN steps (e.g. host, none).", rich_help_panel=IMAGE)] = None,
     build_number: Annotated[Optional[str], typer.Option("--build-number", metavar="N", help="The CI build number for {build} (default: $CI_PIPELINE_IID or $BUILD_NUMBER).", rich_help_panel=IMAGE)] = None,

@@ -7,14 +7,15 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import typer
 
-from autopack import reports, result, secrets, settings as settings_module
+from autopack import reports, result, secrets
+from autopack import settings as settings_module
 from autopack.error_handler import error_handler
-from autopack.files import write_atomically
 from autopack.errors import UsageError
+from autopack.files import write_atomically
 from autopack.result import Record
 from autopack.settings import Settings
 from autopack.ui import make_renderer
@@ -112,7 +113,7 @@ def run_command(
     the same way for every command. ``cli`` may be a function, so that a malformed option
     value (``-D foo``) is reported like any other usage error."""
     stream = sys.stderr if json_out else sys.stdout
-    verbosity = "quiet" if quiet else "verbose" if verbose else "normal"
+    verbosity: Literal["quiet", "normal", "verbose"] = "quiet" if quiet else "verbose" if verbose else "normal"
     record = Record()
     renderer = None
     secrets.register_environment(os.environ)

@@ -15,8 +15,8 @@ from rich.table import Table
 from rich.text import Text
 
 from autopack import secrets
-from autopack.process import strip_ansi
 from autopack.events import Event, LogLine, Progress, StageFinished, StageStarted
+from autopack.process import strip_ansi
 from autopack.ui import summary
 
 _ICONS = {"ok": Text("✓", style="green"), "failed": Text("✗", style="bold red"), "skipped": Text("-", style="dim"), "pending": Text("·", style="dim")}
@@ -63,7 +63,7 @@ class LiveRenderer:
                     row.message = event.summary
             elif isinstance(event, Progress) and "layer" in event.facts:
                 f = event.facts
-                self.layers.setdefault(str(f["destination"]), {})[str(f["layer"])] = (str(f["state"]), int(f.get("current") or 0), int(f.get("total") or 0))
+                self.layers.setdefault(str(f["destination"]), {})[str(f["layer"])] = (str(f["state"]), _int(f.get("current")), _int(f.get("total")))
             elif isinstance(event, Progress) and event.facts.get("state") == "verified":
                 self.verified[str(event.facts["destination"])] = secrets.redact(event.message)
             elif isinstance(event, Progress) and row:
@@ -136,3 +136,8 @@ class LiveRenderer:
             style = "green" if key == "result" and data["status"] == "ok" else ("red" if key == "result" else "")
             grid.add_row(key, Text(secrets.redact(value), style=style))
         self.console.print(Group(Text(""), grid))
+
+
+def _int(value: object) -> int:
+    """A byte count from an event's facts (an int, or absent)."""
+    return value if isinstance(value, int) else 0

@@ -21,8 +21,8 @@ from autopack import cache, secrets
 from autopack.errors import SourceError
 from autopack.events import Emit, LogLine
 from autopack.vcs import git_auth, safety
-from autopack.vcs.git_progress import GitProgress
 from autopack.vcs.base import Checkout, Login, SourceSpec, project_path
+from autopack.vcs.git_progress import GitProgress
 
 _HEX = re.compile(r"[0-9a-f]{4,64}")
 _FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
@@ -94,7 +94,7 @@ def _update_mirror(entry: cache.Entry, url: str, login: Login | None, want_head:
     with cache.staging(entry.path) as tmp:
         progress = GitProgress(emit)
         try:
-            git.Repo.clone_from(url, tmp, progress=progress, env=git_auth.environment(login), mirror=True)
+            git.Repo.clone_from(url, tmp, progress=progress, env=git_auth.environment(login), mirror=True)  # type: ignore[arg-type]  # a RemoteProgress, which GitPython's hints leave out
         except git.GitCommandError as e:
             e.stderr = e.stderr or "\n".join(progress.error_lines)  # clone's stderr went to the progress parser
             raise git_auth.translate(e, url, login, "cloning") from e
@@ -104,7 +104,7 @@ def _update_mirror(entry: cache.Entry, url: str, login: Login | None, want_head:
 
 def _follow_remote_head(mirror: git.Repo) -> None:
     """``fetch`` never moves a mirror's HEAD; follow the remote when its default branch changed."""
-    for line in mirror.git.ls_remote("--symref", "origin", "HEAD").splitlines():
+    for line in str(mirror.git.ls_remote("--symref", "origin", "HEAD")).splitlines():
         if line.startswith("ref: refs/heads/") and line.endswith("\tHEAD"):
             head = line[len("ref: ") : -len("\tHEAD")]
             if _rev_parse(mirror, head):
@@ -118,6 +118,7 @@ def _resolve(mirror: git.Repo, ref: str | None, url: str) -> _Target:
         if sha is None:
             raise SourceError(f"{url} has no commits on its default branch", "push a commit, or give --ref")
         return _Target(sha, _short_name(head), _short_name(head))
+    candidates: list[tuple[str, str | None]]
     if ref.startswith("refs/"):
         candidates = [(ref, _short_name(ref))]
     else:
@@ -179,7 +180,7 @@ def _shallow(ref: str | None, url: str, login: Login | None, dest: Path, emit: E
     else:
         patterns = ["HEAD"] if ref is None else [ref] if ref.startswith("refs/") else [f"refs/heads/{ref}", f"refs/tags/{ref}"]
         try:
-            listing = git.Git(str(dest)).ls_remote("--symref", "--", url, *patterns, env=network)
+            listing = str(git.Git(str(dest)).ls_remote("--symref", "--", url, *patterns, env=network))
         except git.GitCommandError as e:
             raise git_auth.translate(e, url, login, "listing") from e
         lines = [line.split("\t", 1) for line in listing.splitlines() if "\t" in line]
@@ -220,7 +221,7 @@ def _result(spec: SourceSpec, url: str, dest: Path, target: _Target, how: str, e
     path = project_path(dest, spec.subdir)
     if not path.is_dir():
         raise SourceError(f"no folder '{spec.subdir}' in {url} at {target.sha[:8]}", "check --subdir against the repository's layout")
-    emit(LogLine("source", f"checked out {target.sha[:8]} ({target.branch or 'detached'}): {commit.summary}", "info"))
+    emit(LogLine("source", f"checked out {target.sha[:8]} ({target.branch or 'detached'}): {commit.summary!s}", "info"))
     return Checkout(
         path=path,
         kind="git",

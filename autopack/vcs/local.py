@@ -4,6 +4,7 @@ at supplies the revision facts, as a build from the remote would."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import git
 
@@ -27,13 +28,13 @@ def checkout(spec: SourceSpec, dest: Path, emit: Emit) -> Checkout:
     return Checkout(path=path, kind="local", url=facts.pop("url", None) or path.as_uri(), **facts)
 
 
-def _git_facts(path: Path) -> dict[str, str]:
+def _git_facts(path: Path) -> dict[str, Any]:
     try:
         repo = git.Repo(path, search_parent_directories=True)
         commit = repo.head.commit
     except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError, git.GitCommandError):
         return {}  # not a git working copy, or one without commits
-    facts = {
+    facts: dict[str, Any] = {
         "revision": commit.hexsha,
         "short_revision": commit.hexsha[:8],
         "author": commit.author.name,

@@ -84,7 +84,7 @@ def checkout(spec: SourceSpec, dest: Path, emit: Emit) -> Checkout:
             shutil.copytree(wc, dest, symlinks=True, dirs_exist_ok=True)
     finally:
         client.close()
-    repository_path = "/" + unquote(facts.url[len(facts.repos_root):]).strip("/") if facts.url.startswith(facts.repos_root) else None
+    repository_path = "/" + unquote(facts.url[len(facts.repos_root) :]).strip("/") if facts.url.startswith(facts.repos_root) else None
     ref, branch = layout_names(repository_path or "")
     path = project_path(dest, spec.subdir)
     if not path.is_dir():

@@ -54,6 +54,7 @@ def push_targets(targets: list[Target], plan: PushPlan, settings: Settings, emit
         try:
             target.destinations = publish.publish(
                 target.image.id,
+                target.image.store,
                 list(dict.fromkeys(tags.split_reference(r)[1] for r in target.references)),
                 destinations,
                 auths,

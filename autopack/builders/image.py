@@ -4,7 +4,8 @@ FROM, fails the run before the long Maven build. Building it is the engine's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockerfile_parse import DockerfileParser
@@ -20,6 +21,8 @@ class Dockerfile:
     args: tuple[str, ...]
     base_images: tuple[str, ...]
     last_stage: str = ""  # the last FROM's "AS name", if any
+    stage_names: tuple[str, ...] = ()  # every "AS name"
+    arg_defaults: Mapping[str, str] = field(default_factory=dict)  # ARG NAME=default
 
 
 def inspect_dockerfile(context: Path, dockerfile: Path | None) -> Dockerfile:
@@ -38,6 +41,8 @@ def inspect_dockerfile(context: Path, dockerfile: Path | None) -> Dockerfile:
     froms = tuple(words[0] for words in from_words if words)
     if not froms:
         raise ImageError(f"{path} has no FROM instruction", "start the Dockerfile with FROM <base image>")
+    names = tuple(words[-1] for words in from_words if len(words) >= 3 and words[-2].lower() == "as")
     last = from_words[-1]
     last_stage = last[-1] if len(last) >= 3 and last[-2].lower() == "as" else ""
-    return Dockerfile(path, context, len(froms), args, froms, last_stage)
+    defaults = {k.strip(): v.strip().strip('"') for k, sep, v in (i["value"].partition("=") for i in structure if i["instruction"] == "ARG") if sep}
+    return Dockerfile(path, context, len(froms), args, froms, last_stage, names, defaults)

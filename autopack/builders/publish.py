@@ -22,7 +22,7 @@ import docker.errors
 from autopack import credentials, parallel, tags
 from autopack.builders import engine_push, replicate
 from autopack.credentials import RegistryAuth
-from autopack.engine import ssh_host
+from autopack.engine import buildah, ssh_host
 from autopack.errors import PushError, UsageError
 from autopack.events import Emit, LogLine, Progress
 from autopack.registry import RegistryClient
@@ -100,6 +100,7 @@ def preflight(destinations: Sequence[Destination], auth_file: Path | None, retri
 
 def publish(
     image_id: str,
+    store: str,
     image_tags: Sequence[str],
     destinations: Sequence[Destination],
     auths: Mapping[Destination, RegistryAuth | None],
@@ -131,7 +132,7 @@ def publish(
     seed, seed_digest = None, ""
     for r in (r for r in results if r.status == "pending"):
         started = time.monotonic()
-        _guard(r, lambda r=r: _seed(r, image_id, wanted[r.destination], auths.get(r.destination), retries, emit), emit)  # type: ignore[misc]  # mypy cannot type a lambda's default
+        _guard(r, lambda r=r: _seed(r, image_id, store, wanted[r.destination], auths.get(r.destination), retries, emit), emit)  # type: ignore[misc]  # mypy cannot type a lambda's default
         r.seconds = time.monotonic() - started
         if r.status == "pending" and r.digest:
             seed, seed_digest = r, r.digest
@@ -197,8 +198,15 @@ def _tags_to_push(client: RegistryClient, result: Published, image_tags: Sequenc
     return [t for t in image_tags if not (immutable and immutable.fullmatch(t) and _already_there(client, result.destination, t, image_id, result, emit))]
 
 
-def _seed(result: Published, image_id: str, tags_: Sequence[str], auth: RegistryAuth | None, retries: int, emit: Emit) -> None:
-    """Push through the engine to this destination; its digest becomes everyone's."""
+def _seed(result: Published, image_id: str, store: str, tags_: Sequence[str], auth: RegistryAuth | None, retries: int, emit: Emit) -> None:
+    """Push through the engine to this destination; its digest becomes everyone's. An image
+    buildah built is pushed by buildah."""
+    if store == buildah.NAME:
+        for tag in tags_:
+            result.digest = buildah.push(image_id, result.destination.name, tag, auth, emit)
+            result.tags.append(tag)
+        result.attempts = 1
+        return
     engine = docker.APIClient(**docker.utils.kwargs_from_env(), version="auto", timeout=3600, use_ssh_client=ssh_host())
     for tag in tags_:
         engine.tag(image_id, result.destination.name, tag, force=True)

@@ -3,10 +3,11 @@ the builders that can build on it, one module each, picked by name from ``BUILDE
 
 - ``buildkit`` (``buildkit.py``): BuildKit through the docker CLI — the default where the
   engine and a CLI support it;
-- ``docker-api`` (``docker_api.py``): the Engine API's classic builder, for the rest.
+- ``docker-api`` (``docker_api.py``): the Engine API's classic builder, for the rest;
+- ``buildah`` (``buildah.py``): daemonless, for runners without a Docker daemon.
 
-``--engine auto`` takes the first available in that order; a builder named explicitly that
-cannot run on this engine is a usage error naming why.
+``--engine auto`` takes the first available of the first two, and buildah when no Docker
+engine answers; a builder named explicitly that cannot run here is a usage error naming why.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import docker
 import docker.errors
 
 from autopack import tags
-from autopack.engine import buildkit, docker_api
+from autopack.engine import buildah, buildkit, docker_api
 from autopack.engine.base import Builder, BuildRequest, Image, short
 from autopack.errors import ImageError, UsageError
 from autopack.events import Emit
@@ -29,7 +30,8 @@ from autopack.events import Emit
 if TYPE_CHECKING:
     from autopack.builders.image import Dockerfile
 
-BUILDERS: dict[str, Builder] = {buildkit.NAME: buildkit, docker_api.NAME: docker_api}
+BUILDERS: dict[str, Builder] = {buildkit.NAME: buildkit, docker_api.NAME: docker_api, buildah.NAME: buildah}
+_DAEMON_BUILDERS = (buildkit, docker_api)  # what auto picks from when a Docker engine answers
 KINDS = ("auto", *BUILDERS)
 
 __all__ = ["BUILDERS", "KINDS", "BuildRequest", "Engine", "Image"]
@@ -42,21 +44,31 @@ class Engine:
     def __init__(self, kind: str = "auto") -> None:
         if kind not in KINDS:
             raise UsageError(f"unknown engine '{kind}'", f"choose one of: {', '.join(KINDS)}")
+        self.buildkit_cli: tuple | None = None  # found by buildkit.py, once
+        self._bridge: bool | None = None
+        self.version, self.os_type = "", "linux"
         try:
-            self.client = docker.from_env(timeout=10, use_ssh_client=ssh_host())
+            self.client: docker.DockerClient | None = docker.from_env(timeout=10, use_ssh_client=ssh_host())
             self.client.ping()
             version = self.client.version()
         except docker.errors.DockerException as e:
+            if kind in ("auto", buildah.NAME) and buildah.unavailable() is None:
+                self.client = None  # daemonless: buildah builds, and pushes what it built
+                self.builder: Builder = buildah
+                return
             raise ImageError(
                 f"no Docker engine answers ({short(e)})",
-                "start one (`sudo systemctl start docker`, or scripts/engine start in this repository) or set DOCKER_HOST",
+                "start one (`sudo systemctl start docker`, or scripts/engine start in this repository), set DOCKER_HOST, or install buildah",
             ) from e
-        self.api = self.client.api
         self.version = str(version.get("Version", "?"))
         self.os_type = str(version.get("Os", "linux"))
-        self.buildkit_cli: tuple | None = None  # found by buildkit.py, once
-        self._bridge: bool | None = None
         self.builder = self._choose(kind)
+
+    @property
+    def api(self) -> docker.APIClient:
+        if self.client is None:
+            raise ImageError("this needs a Docker engine, and none answers", "start one, or set DOCKER_HOST")
+        return self.client.api
 
     def _choose(self, kind: str) -> Builder:
         if kind != "auto":
@@ -64,18 +76,18 @@ class Engine:
             if why := builder.unavailable(self):
                 raise UsageError(f"--engine {kind} cannot build here: {why}", f"use --engine auto, or one of: {', '.join(BUILDERS)}")
             return builder
-        return next(b for b in BUILDERS.values() if b.unavailable(self) is None)  # docker-api always is
+        return next(b for b in _DAEMON_BUILDERS if b.unavailable(self) is None)  # docker-api always is
 
     @property
     def description(self) -> str:
-        return f"{self.builder.NAME} (Docker engine {self.version})"
+        return f"{self.builder.NAME} (Docker engine {self.version})" if self.client is not None else f"{self.builder.NAME} (no Docker engine)"
 
     @property
     def has_bridge(self) -> bool:
         """Whether the engine has its default bridge network (``dockerd --bridge=none`` has not)."""
         if self._bridge is None:
             try:
-                self._bridge = bool(self.client.networks.list(names=["bridge"]))
+                self._bridge = self.client is None or bool(self.client.networks.list(names=["bridge"]))
             except docker.errors.DockerException:
                 self._bridge = True
         return self._bridge
@@ -110,6 +122,8 @@ class Engine:
         started = time.monotonic()
         request = BuildRequest(dockerfile, tuple(references), build_args, labels, target, no_cache, pull, network, dict(secrets or {}))
         image_id = self.builder.build(self, request, emit)
+        if self.builder is buildah:
+            return _image(buildah.inspect(image_id), tuple(references), time.monotonic() - started, buildah.NAME)
         try:
             details = self.api.inspect_image(image_id)
         except docker.errors.DockerException as e:
@@ -123,11 +137,12 @@ def ssh_host() -> bool:
     return os.environ.get("DOCKER_HOST", "").startswith("ssh://")
 
 
-def _image(details: Mapping, references: tuple[str, ...], seconds: float) -> Image:
+def _image(details: Mapping, references: tuple[str, ...], seconds: float, store: str = "docker") -> Image:
     return Image(
         id=details["Id"],
         references=references,
         labels=(details.get("Config") or {}).get("Labels") or {},
         size=int(details.get("Size") or 0),
         seconds=seconds,
+        store=store,
     )

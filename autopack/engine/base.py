@@ -51,6 +51,7 @@ class Image:
     labels: Mapping[str, str]
     size: int
     seconds: float
+    store: str = "docker"  # where the image lives: the Docker engine, or buildah's own store
 
 
 class Builder(Protocol):

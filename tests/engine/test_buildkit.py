@@ -99,3 +99,4 @@ def test_a_failure_before_any_step_is_the_clis_last_line() -> None:
 
     assert error.message == "image build failed: failed to solve: failed to read dockerfile: open Dockerfile: no such file"
     assert error.hint == "check -f/--file and the build context"
+

@@ -36,7 +36,7 @@ class SecondEngine:
         self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         try:
             client = self._wait()
-            client.images.load(b"".join(docker.from_env().images.get(self.base_image).save(named=True)))  # with its tag
+            client.images.load(b"".join(docker.from_env().images.get(self.base_image).save(named=self.base_image)))  # under that tag
         except BaseException:
             self.__exit__()
             raise

@@ -7,7 +7,8 @@ the builders that can build on it, one module each, picked by name from ``BUILDE
 - ``buildah`` (``buildah.py``): daemonless, for runners without a Docker daemon.
 
 ``--engine auto`` takes the first available of the first two, and buildah when no Docker
-engine answers; a builder named explicitly that cannot run here is a usage error naming why.
+engine is set up here (no socket file); a builder named explicitly that cannot run here is a
+usage error naming why.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class Engine:
             self.client.ping()
             version = self.client.version()
         except docker.errors.DockerException as e:
-            if kind in ("auto", buildah.NAME) and buildah.unavailable() is None:
+            if (kind == buildah.NAME or kind == "auto" and _no_daemon_here()) and buildah.unavailable() is None:
                 self.client = None  # daemonless: buildah builds, and pushes what it built
                 self.builder: Builder = buildah
                 return
@@ -129,6 +130,14 @@ class Engine:
         except docker.errors.DockerException as e:
             raise ImageError(f"the engine has no image {image_id} after the build: {short(e)}", "look at the engine's log") from e
         return _image(details, tuple(references), time.monotonic() - started)
+
+
+def _no_daemon_here() -> bool:
+    """No Docker engine is set up on this machine: no socket file where DOCKER_HOST (or the
+    default) says. An engine that is configured but does not answer is an error, not a
+    reason to build elsewhere."""
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    return host.startswith("unix://") and not Path(host.removeprefix("unix://")).exists()
 
 
 def ssh_host() -> bool:

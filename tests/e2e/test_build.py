@@ -11,6 +11,7 @@ import docker
 import pytest
 
 from tests.conftest import autopack, copy_fixture, git, images_named, remove_images
+from tests.servers.registry import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -160,8 +161,10 @@ def test_bad_tag_is_refused_before_maven_runs(tmp_path, image_name):
 
 
 def test_unreachable_engine_is_reported_before_maven_runs(tmp_path):
+    """An engine that is configured but does not answer (not a machine without one, where
+    buildah would build: test_buildah.py)."""
     project = copy_fixture("hello-service", tmp_path)
-    run = autopack("build", project, env={"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"})
+    run = autopack("build", project, env={"DOCKER_HOST": f"tcp://127.0.0.1:{free_port()}"})
     assert run.returncode == 5
     last = run.stderr.splitlines()[-1]
     assert "no Docker engine answers" in last and "DOCKER_HOST" in last

@@ -9,7 +9,7 @@ import typer
 
 from autopack import __version__, reports
 from autopack.commands import build, checkout, login, push
-from autopack.destinations import CI_REGISTRY_IMAGE
+from autopack.push.destinations import CI_REGISTRY_IMAGE
 
 app = typer.Typer(
     name="autopack",

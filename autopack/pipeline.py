@@ -17,7 +17,7 @@ from pathlib import Path
 
 import platformdirs
 
-from autopack import cache, ci, destinations, parallel, tags, vcs
+from autopack import cache, ci, parallel, tags, vcs
 from autopack import settings as settings_module
 from autopack.builders import artifact, maven, maven_config
 from autopack.builders.image import Dockerfile, inspect_dockerfile
@@ -26,6 +26,7 @@ from autopack.builders.reactor import Module, Reactor, load_reactor
 from autopack.engine import Engine
 from autopack.errors import AutopackError, ImageError, MavenError, UsageError
 from autopack.events import Emit, Event, LogLine, Progress, StageFinished, StageStarted
+from autopack.push import destinations
 from autopack.result import Record, StageRecord, Target
 from autopack.settings import Settings
 from autopack.vcs.base import Checkout, Login, SourceSpec

@@ -11,8 +11,8 @@ from typing import Any
 from autopack import secrets
 from autopack.builders.maven import MavenBuild
 from autopack.builders.pom import Project
-from autopack.builders.publish import Published
 from autopack.engine import Image
+from autopack.push.publish import Published
 from autopack.vcs.base import Checkout
 
 SCHEMA_VERSION = 1

@@ -8,10 +8,11 @@ from typing import Annotated
 
 import typer
 
-from autopack import credentials, secrets
+from autopack import secrets
 from autopack.error_handler import error_handler
 from autopack.errors import UsageError
-from autopack.registry import RegistryClient
+from autopack.push import credentials
+from autopack.push.registry import RegistryClient
 
 EXAMPLES = """\
 Examples:

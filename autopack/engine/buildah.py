@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autopack import process, tags
-from autopack.credentials import RegistryAuth
 from autopack.engine.base import STAGE, BuildRequest, hint_for
 from autopack.errors import ImageError, PushError
 from autopack.events import Emit, LogLine, Progress
-from autopack.registry import is_loopback
+from autopack.push.credentials import RegistryAuth
+from autopack.push.registry import is_loopback
 
 if TYPE_CHECKING:
     from autopack.engine import Engine

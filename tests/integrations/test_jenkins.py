@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from autopack.credentials import env_key
+from autopack.push.credentials import env_key
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "integrations" / "jenkins"

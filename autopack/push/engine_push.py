@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping
 import docker
 import tenacity
 
-from autopack.credentials import RegistryAuth
 from autopack.errors import PushError
 from autopack.events import Emit, LogLine, Progress
-from autopack.registry import Transient, wait_for
+from autopack.push.credentials import RegistryAuth
+from autopack.push.registry import Transient, wait_for
 
 STAGE = "push"
 _FATAL = re.compile(r"unauthorized|authentication required|denied|forbidden|\b40[13]\b|manifest invalid|name unknown", re.IGNORECASE)

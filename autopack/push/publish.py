@@ -19,13 +19,13 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from autopack import credentials, parallel, tags
-from autopack.builders import engine_push, replicate
-from autopack.credentials import RegistryAuth
+from autopack import parallel, tags
 from autopack.engine import buildah, ssh_host
 from autopack.errors import PushError, UsageError
 from autopack.events import Emit, LogLine, Progress
-from autopack.registry import RegistryClient
+from autopack.push import credentials, engine_push, replicate
+from autopack.push.credentials import RegistryAuth
+from autopack.push.registry import RegistryClient
 
 STAGE = "push"
 MAX_JOBS = 8

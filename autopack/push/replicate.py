@@ -18,7 +18,7 @@ from pathlib import Path
 
 from autopack.errors import PushError
 from autopack.events import Emit, Progress
-from autopack.registry import RegistryClient
+from autopack.push.registry import RegistryClient
 
 STAGE = "push"
 _SINGLE = ("application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.manifest.v1+json")

@@ -8,11 +8,11 @@ import os
 import re
 from dataclasses import dataclass
 
-from autopack import credentials, tags
-from autopack.builders import publish
-from autopack.credentials import RegistryAuth
+from autopack import tags
 from autopack.errors import UsageError
 from autopack.events import Emit, Progress
+from autopack.push import credentials, publish
+from autopack.push.credentials import RegistryAuth
 from autopack.result import Target
 from autopack.settings import Settings
 

@@ -20,8 +20,8 @@ from typing import Any, BinaryIO, TypeVar
 import requests
 import tenacity
 
-from autopack.credentials import RegistryAuth
 from autopack.errors import PushError
+from autopack.push.credentials import RegistryAuth
 
 T = TypeVar("T")
 MANIFEST_TYPES = ", ".join(

@@ -77,7 +77,13 @@ def build(
     pull: Annotated[Optional[bool], typer.Option("--pull/--no-pull", help="Always try to pull newer base images.", rich_help_panel=IMAGE, show_default=False)] = None,
     jobs: Annotated[Optional[int], typer.Option("-j", "--jobs", metavar="N", min=1, max=16, help="Images built at once in a multi-module project (default: 2).", rich_help_panel=IMAGE)] = None,
     engine: Annotated[
-        Optional[str], typer.Option("--engine", metavar="auto|buildkit|docker-api", help="The builder: BuildKit through the docker CLI (the default where available) or the Engine API's classic builder.", rich_help_panel=IMAGE)
+        Optional[str],
+        typer.Option(
+            "--engine",
+            metavar="auto|buildkit|docker-api|buildah",
+            help="The builder: BuildKit through the docker CLI (the default where available), the Engine API's classic builder, or buildah (daemonless; auto picks it where no Docker engine is set up).",
+            rich_help_panel=IMAGE,
+        ),
     ] = None,
     secret: Annotated[Optional[list[str]], typer.Option("--secret", metavar="id=NAME,src=FILE", help="A file for RUN --mount=type=secret,id=NAME (BuildKit); never in a layer or the history (repeatable).", rich_help_panel=IMAGE)] = None,
     network: Annotated[Optional[str], typer.Option("--network", metavar="MODE", help="Network mode for RUN steps (e.g. host, none).", rich_help_panel=IMAGE)] = None,

@@ -220,6 +220,8 @@ def _load_file(path: Path, required: bool) -> dict[str, Any]:
     for name in _FILE_RELATIVE & set(values):
         if isinstance(values[name], str):
             values[name] = str(path.parent / Path(values[name]).expanduser())
+    if isinstance(values.get("build_secrets"), Mapping):  # id → file, each relative to the file
+        values["build_secrets"] = {k: str(path.parent / Path(str(v)).expanduser()) for k, v in values["build_secrets"].items()}
     return values
 
 

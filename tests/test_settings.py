@@ -224,3 +224,12 @@ def test_a_checked_out_project_file_with_an_unknown_key_names_the_file(tmp_path:
         with_project_file(remote, tmp_path)
 
     assert str(tmp_path / "autopack.toml") in caught.value.message and "imgae" in caught.value.message
+
+
+def test_build_secret_files_in_a_settings_file_are_relative_to_it(tmp_path):
+    (tmp_path / "ci").mkdir()
+    (tmp_path / "autopack.toml").write_text('build_secrets = { maven = "ci/settings.xml" }\n')
+
+    settings = resolve({"source": str(tmp_path)}, environ={})
+
+    assert settings.build_secrets == {"maven": str(tmp_path / "ci" / "settings.xml")}

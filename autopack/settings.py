@@ -94,7 +94,7 @@ _SOURCE_ONLY = {"source", "result_file", "vcs", "ref", "revision", "branch", "sv
 # on this machine that must outlive the checkout, which is removed when the run ends.
 _BEFORE_CHECKOUT = {"gitlab_url", "svn_user", "svn_password_file", "log_dir"}
 # Paths in a settings file are relative to the file (``dockerfile`` to each module's directory).
-_FILE_RELATIVE = {"maven_settings", "registry_auth_file", "svn_password_file", "log_dir"}
+_FILE_RELATIVE = {"maven_settings", "registry_auth_file", "svn_password_file", "log_dir", "build_secrets"}
 
 
 def resolve(
@@ -220,8 +220,8 @@ def _load_file(path: Path, required: bool) -> dict[str, Any]:
     for name in _FILE_RELATIVE & set(values):
         if isinstance(values[name], str):
             values[name] = str(path.parent / Path(values[name]).expanduser())
-    if isinstance(values.get("build_secrets"), Mapping):  # id → file, each relative to the file
-        values["build_secrets"] = {k: str(path.parent / Path(str(v)).expanduser()) for k, v in values["build_secrets"].items()}
+        elif isinstance(values[name], Mapping):  # build_secrets: id → file
+            values[name] = {k: str(path.parent / Path(str(v)).expanduser()) for k, v in values[name].items()}
     return values
 
 

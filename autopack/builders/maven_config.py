@@ -29,6 +29,7 @@ from pathlib import Path
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
+from autopack.builders.pom import profile_ids, property_holds
 from autopack.builders.pom_xml import child as _child
 from autopack.builders.pom_xml import children as _children
 from autopack.builders.pom_xml import local_name as _local
@@ -227,8 +228,7 @@ def _read_settings(path: Path, profiles: Sequence[str], properties: Mapping[str,
 
         return _PROPERTY.sub(value, text)
 
-    wanted = {p.removeprefix("+") for p in profiles if p[:1] not in ("!", "-")}
-    unwanted = {p[1:] for p in profiles if p[:1] in ("!", "-")}
+    wanted, unwanted = profile_ids(profiles)
     active_ids = {(e.text or "").strip() for e in _children(_child(root, "activeProfiles"), "activeProfile")}
     chosen, by_default = [], []
     for profile in _children(_child(root, "profiles"), "profile"):
@@ -236,7 +236,8 @@ def _read_settings(path: Path, profiles: Sequence[str], properties: Mapping[str,
         if pid in unwanted:
             continue
         activation = _child(profile, "activation")
-        if pid in wanted or pid in active_ids or _property_holds(activation, properties):
+        prop = _child(activation, "property")
+        if pid in wanted or pid in active_ids or (prop is not None and property_holds(_text(prop, "name") or "", _text(prop, "value"), properties)):
             chosen.append(profile)
         elif activation is not None and _text(activation, "activeByDefault") == "true":
             by_default.append(profile)
@@ -248,14 +249,3 @@ def _read_settings(path: Path, profiles: Sequence[str], properties: Mapping[str,
     mirrors = [Mirror(_text(m, "id") or "", interpolate(_text(m, "url") or ""), _text(m, "mirrorOf") or "") for m in _children(_child(root, "mirrors"), "mirror")]
     local = _text(root, "localRepository")
     return _SettingsFile(interpolate(local) if local else None, _text(root, "offline") == "true", mirrors, props)
-
-
-def _property_holds(activation: ET.Element | None, properties: Mapping[str, str]) -> bool:
-    prop = _child(activation, "property") if activation is not None else None
-    if prop is None:
-        return False
-    name, value = _text(prop, "name") or "", _text(prop, "value")
-    actual = properties.get(name.lstrip("!"))
-    if value:
-        return (actual == value.lstrip("!")) != value.startswith("!")
-    return bool(actual) != name.startswith("!")

@@ -179,13 +179,7 @@ def _activate(raw: RawPom, profiles: Sequence[str], defines: Mapping[str, str]) 
     ``-P`` or whose activation holds is active unless deactivated; the ``activeByDefault``
     ones only when no other profile of this pom is. jdk, os and file activation are not
     evaluated here: such a profile is active only when named."""
-    wanted: set[str] = set()
-    unwanted: set[str] = set()
-    for item in (p.strip() for entry in profiles for p in entry.split(",")):
-        if item[:1] in ("!", "-"):
-            unwanted.add(item[1:])
-        elif item:
-            wanted.add(item.removeprefix("+"))
+    wanted, unwanted = profile_ids(profiles)
     active, by_default = [], []
     for profile in raw.profiles:
         if profile.id in unwanted:
@@ -215,15 +209,31 @@ def _conditions_hold(profile: Profile, defines: Mapping[str, str]) -> bool:
     for condition in profile.conditions:
         if condition is None:
             return False
-        name, value = condition
-        actual = defines.get(name.lstrip("!"))
-        if value:
-            holds = (actual == value.lstrip("!")) != value.startswith("!")
-        else:
-            holds = bool(actual) != name.startswith("!")
-        if not holds:
+        if not property_holds(*condition, defines):
             return False
     return True
+
+
+def property_holds(name: str, value: str | None, properties: Mapping[str, str]) -> bool:
+    """A ``<property>`` activation, as Maven's PropertyProfileActivator: ``name`` set (or,
+    with ``!name``, unset); with a value, equal to it (``!value``: not equal)."""
+    actual = properties.get(name.lstrip("!"))
+    if value:
+        return (actual == value.lstrip("!")) != value.startswith("!")
+    return bool(actual) != name.startswith("!")
+
+
+def profile_ids(profiles: Sequence[str]) -> tuple[set[str], set[str]]:
+    """``-P`` items (repeatable, comma-separated) → (wanted, unwanted): ``!id`` or ``-id``
+    deactivates, ``+id`` activates."""
+    wanted: set[str] = set()
+    unwanted: set[str] = set()
+    for item in (p.strip() for entry in profiles for p in entry.split(",")):
+        if item[:1] in ("!", "-"):
+            unwanted.add(item[1:])
+        elif item:
+            wanted.add(item.removeprefix("+"))
+    return wanted, unwanted
 
 
 class _Scope:

@@ -54,6 +54,30 @@ class Image:
     store: str = "docker"  # where the image lives: the Docker engine, or buildah's own store
 
 
+def cli_options(request: BuildRequest, *, pull_flag: str, network: str | None, in_argv: frozenset[str] = frozenset()) -> list[str]:
+    """The options ``docker build`` and ``buildah build`` share: tags, labels, build args,
+    secrets, target, cache, pull and network. A build arg is passed by NAME only, its value
+    left to the child's environment, unless its name is in ``in_argv``."""
+    argv: list[str] = []
+    for reference in request.references:
+        argv += ["-t", reference]
+    for key, value in request.labels.items():
+        argv += ["--label", f"{key}={value}"]
+    for key, value in request.build_args.items():
+        argv += ["--build-arg", f"{key}={value}" if key in in_argv else key]
+    for name, path in request.secrets.items():
+        argv += ["--secret", f"id={name},src={path}"]
+    if request.target:
+        argv += ["--target", request.target]
+    if request.no_cache:
+        argv.append("--no-cache")
+    if request.pull:
+        argv.append(pull_flag)
+    if network:
+        argv += ["--network", network]
+    return argv
+
+
 class Builder(Protocol):
     """What every builder module provides."""
 

@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autopack import process, tags
-from autopack.engine.base import STAGE, BuildRequest, hint_for
+from autopack.engine.base import STAGE, BuildRequest, cli_options, hint_for
 from autopack.errors import ImageError, PushError
 from autopack.events import Emit, LogLine, Progress
+from autopack.files import write_atomically
 from autopack.push.credentials import RegistryAuth
 from autopack.push.registry import is_loopback
 
@@ -48,22 +49,7 @@ def unavailable(engine: Engine | None = None) -> str | None:
 def command(request: BuildRequest, iidfile: Path, insecure: bool) -> list[str]:
     """buildah's argv for ``request`` (a pure function: no value of a build arg in it)."""
     argv = ["buildah", "build", "--iidfile", str(iidfile), "-f", str(request.dockerfile.path.resolve()), "--layers"]
-    for reference in request.references:
-        argv += ["-t", reference]
-    for key, value in request.labels.items():
-        argv += ["--label", f"{key}={value}"]
-    for key in request.build_args:
-        argv += ["--build-arg", key]  # buildah takes a bare NAME's value from the environment
-    for name, path in request.secrets.items():
-        argv += ["--secret", f"id={name},src={path}"]
-    if request.target:
-        argv += ["--target", request.target]
-    if request.no_cache:
-        argv.append("--no-cache")
-    if request.pull:
-        argv.append("--pull-always")
-    if request.network:
-        argv += ["--network", request.network]
+    argv += cli_options(request, pull_flag="--pull-always", network=request.network)
     if insecure:
         argv.append("--tls-verify=false")
     argv.append(str(request.dockerfile.context))
@@ -134,8 +120,7 @@ def push(image_id: str, name: str, tag: str, auth: RegistryAuth | None, emit: Em
         if auth is not None:
             authfile = Path(scratch) / "auth.json"
             token = base64.b64encode(f"{auth.username}:{auth.password}".encode()).decode()
-            authfile.write_text(json.dumps({"auths": {registry: {"auth": token}}}))
-            authfile.chmod(0o600)
+            write_atomically(authfile, json.dumps({"auths": {registry: {"auth": token}}}), mode=0o600)  # in a 0700 directory
             argv += ["--authfile", str(authfile)]
         if is_loopback(registry):
             argv.append("--tls-verify=false")

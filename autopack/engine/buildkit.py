@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autopack import process
-from autopack.engine.base import STAGE, BuildRequest, hint_for
+from autopack.engine.base import STAGE, BuildRequest, cli_options, hint_for
 from autopack.errors import ImageError
 from autopack.events import Emit, LogLine, Progress
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 NAME = "buildkit"
 # Names the docker CLI itself reads: a build arg of that name goes in argv, not the environment.
-_CLI_VARIABLES = {"PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_BUILDKIT", "DOCKER_CONTEXT"}
+_CLI_VARIABLES = frozenset({"PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_BUILDKIT", "DOCKER_CONTEXT"})
 
 
 def unavailable(engine: Engine) -> str | None:
@@ -78,24 +78,8 @@ def _output(argv: list[str]) -> str:
 def command(base: tuple[str, ...], request: BuildRequest, iidfile: Path, network: str | None) -> list[str]:
     """The CLI's argv for ``request`` (a pure function: no value of a build arg in it)."""
     argv = [*base, "--progress=plain", "--iidfile", str(iidfile), "-f", str(request.dockerfile.path.resolve())]
-    for reference in request.references:
-        argv += ["-t", reference]
-    for key, value in request.labels.items():
-        argv += ["--label", f"{key}={value}"]
-    for key, value in request.build_args.items():
-        argv += ["--build-arg", f"{key}={value}" if key in _CLI_VARIABLES else key]
-    for name, path in request.secrets.items():
-        argv += ["--secret", f"id={name},src={path}"]
-    if request.target:
-        argv += ["--target", request.target]
-    if request.no_cache:
-        argv.append("--no-cache")
-    if request.pull:
-        argv.append("--pull")
-    if network:
-        argv += ["--network", network]
-    argv.append(str(request.dockerfile.context))
-    return argv
+    argv += cli_options(request, pull_flag="--pull", network=network, in_argv=_CLI_VARIABLES)
+    return [*argv, str(request.dockerfile.context)]
 
 
 def build(engine: Engine, request: BuildRequest, emit: Emit) -> str:
@@ -131,29 +115,31 @@ class ProgressWatcher:
 
     def __init__(self, emit: Emit) -> None:
         self.emit = emit
-        self.steps: dict[str, tuple[str, str]] = {}  # vertex → ("i/n", instruction)
+        self.steps: dict[str, tuple[int, int, str]] = {}  # vertex → (i, n, instruction)
         self.output: dict[str, deque[str]] = {}
         self.failed: tuple[str, str] | None = None  # (vertex, message)
         self.cached = 0
 
     def __call__(self, line: str) -> None:
         if m := self._STEP.match(line):
-            step, instruction = f"{m['i']}/{m['n']}", m["instruction"]
-            self.steps[m["id"]] = (step, instruction)
-            facts = {"step": int(m["i"]), "steps": int(m["n"]), "instruction": instruction}
-            self.emit(Progress(STAGE, f"Step {step} · {instruction}", facts))
+            self.steps[m["id"]] = (int(m["i"]), int(m["n"]), m["instruction"])
+            self._step(m["id"])
         elif m := self._OUTPUT.match(line):
             self.output.setdefault(m["id"], deque(maxlen=10)).append(m["text"])
         elif m := self._STATE.match(line):
             if m["state"] == "CACHED" and m["id"] in self.steps:
                 self.cached += 1
-                step, instruction = self.steps[m["id"]]
-                self.emit(Progress(STAGE, f"Step {step} · {instruction} · cached", {"step": int(step.split("/")[0]), "steps": int(step.split("/")[1]), "instruction": instruction, "cached": True}))
+                self._step(m["id"], cached=True)
             elif m["state"] == "ERROR" and self.failed is None:
                 self.failed = (m["id"], m["rest"].strip())
                 self.emit(LogLine(STAGE, line, "error"))
                 return
         self.emit(LogLine(STAGE, line, "debug"))
+
+    def _step(self, vertex: str, cached: bool = False) -> None:
+        i, n, instruction = self.steps[vertex]
+        facts = {"step": i, "steps": n, "instruction": instruction, **({"cached": True} if cached else {})}
+        self.emit(Progress(STAGE, f"Step {i}/{n} · {instruction}{' · cached' if cached else ''}", facts))
 
     def failure(self, completed: process.Completed) -> ImageError:
         if self.failed is None:
@@ -162,8 +148,8 @@ class ProgressWatcher:
             message = re.sub(r"^(error|ERROR): ", "", message)
             return ImageError(f"image build failed: {message}", hint_for(message))
         vertex, message = self.failed
-        step, instruction = self.steps.get(vertex, ("", ""))
-        where = f" at step {step} ({instruction})" if step else ""
+        i, n, instruction = self.steps.get(vertex, (0, 0, ""))
+        where = f" at step {i}/{n} ({instruction})" if i else ""
         said = [line for line in self.output.get(vertex, ()) if line.strip()]
         tail = f"; its last output: {' | '.join(said[-3:])}" if said else ""
         return ImageError(f"image build failed{where}: {message}{tail}", hint_for(message))

@@ -13,7 +13,7 @@ the gaps, so that ``autopack build --push`` needs nothing else in a pipeline.
 
 Destinations (``CI_REGISTRY_IMAGE`` for a bare ``--push``), registry logins
 (``CI_REGISTRY_USER``/``CI_REGISTRY_PASSWORD``), ``CI_JOB_TOKEN`` and ``CI_SERVER_URL`` are
-read where they are used (pipeline, credentials, vcs/gitlab).
+read where they are used (pipeline, credentials, source/gitlab).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from autopack import secrets, tags
-from autopack.vcs.base import Checkout
+from autopack.source.base import Checkout
 
 
 @dataclass(frozen=True)

@@ -17,19 +17,21 @@ from pathlib import Path
 
 import platformdirs
 
-from autopack import cache, ci, parallel, tags, vcs
+from autopack import cache, ci, parallel, source, tags
 from autopack import settings as settings_module
-from autopack.builders import artifact, maven, maven_config
-from autopack.builders.image import Dockerfile, inspect_dockerfile
-from autopack.builders.pom import Project
-from autopack.builders.reactor import Module, Reactor, load_reactor
 from autopack.engine import Engine
 from autopack.errors import AutopackError, ImageError, MavenError, UsageError
 from autopack.events import Emit, Event, LogLine, Progress, StageFinished, StageStarted
+from autopack.image.dockerfile import Dockerfile, inspect_dockerfile
+from autopack.maven import artifact
+from autopack.maven import config as maven_config
+from autopack.maven import runner as maven
+from autopack.maven.pom import Project
+from autopack.maven.reactor import Module, Reactor, load_reactor
 from autopack.push import destinations
 from autopack.result import Record, StageRecord, Target
 from autopack.settings import Settings
-from autopack.vcs.base import Checkout, Login, SourceSpec
+from autopack.source.base import Checkout, Login, SourceSpec
 
 STAGES = {"source": "Source", "plan": "Plan", "maven": "Maven", "image": "Image", "push": "Push"}
 
@@ -50,13 +52,13 @@ def checkout_only(settings: Settings, dest: Path, emit: Emit, record: Record, lo
         if spec.kind == "local":
             raise UsageError(f"{settings.source} is a local directory already", "give a git or svn URL")
         with cache.staging(dest) as staged:
-            checkout = vcs.checkout(spec, staged, emit)
+            checkout = source.checkout(spec, staged, emit)
         record.checkout = replace(checkout, path=dest / checkout.path.relative_to(staged))
     return record
 
 
 def source_spec(settings: Settings, emit: Emit, login: Login | None = None) -> SourceSpec:
-    return vcs.resolve(
+    return source.resolve(
         settings.source,
         vcs=settings.vcs,
         ref=settings.ref,
@@ -77,7 +79,7 @@ def _build(settings: Settings, emit: Emit, record: Record, login: Login | None, 
 
     with _stage(record, emit, "source"):
         dest.mkdir(parents=True)
-        checkout = ci.enrich(vcs.checkout(source_spec(settings, emit, login), dest, emit), ci.detect(os.environ))
+        checkout = ci.enrich(source.checkout(source_spec(settings, emit, login), dest, emit), ci.detect(os.environ))
         record.checkout = checkout
         if checkout.kind != "local":
             settings = settings_module.with_project_file(settings, checkout.path)

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from autopack import secrets
-from autopack.builders.maven import MavenBuild
-from autopack.builders.pom import Project
 from autopack.engine import Image
+from autopack.maven.pom import Project
+from autopack.maven.runner import MavenBuild
 from autopack.push.publish import Published
-from autopack.vcs.base import Checkout
+from autopack.source.base import Checkout
 
 SCHEMA_VERSION = 1
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from autopack import ci
 from autopack.settings import resolve
-from autopack.vcs.base import Checkout
+from autopack.source.base import Checkout
 
 SHA = "1f0e3dad99908345f7439f8ffabdffc4c7a3b5e2"
 

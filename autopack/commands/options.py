@@ -18,8 +18,8 @@ from autopack.errors import UsageError
 from autopack.files import write_atomically
 from autopack.result import Record
 from autopack.settings import Settings
+from autopack.source.base import Login
 from autopack.ui import make_renderer
-from autopack.vcs.base import Login
 
 SOURCE = "Source"
 OUTPUT = "Output"

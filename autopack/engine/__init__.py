@@ -29,7 +29,7 @@ from autopack.errors import ImageError, UsageError
 from autopack.events import Emit
 
 if TYPE_CHECKING:
-    from autopack.builders.image import Dockerfile
+    from autopack.image.dockerfile import Dockerfile
 
 BUILDERS: dict[str, Builder] = {buildkit.NAME: buildkit, docker_api.NAME: docker_api, buildah.NAME: buildah}
 _DAEMON_BUILDERS = (buildkit, docker_api)  # what auto picks from when a Docker engine answers

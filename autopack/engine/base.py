@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Protocol
 from autopack.events import Emit
 
 if TYPE_CHECKING:
-    from autopack.builders.image import Dockerfile
     from autopack.engine import Engine
+    from autopack.image.dockerfile import Dockerfile
 
 STAGE = "image"
 

@@ -16,7 +16,7 @@ from tests.conftest import AUTOPACK, autopack, images_named
 from tests.servers.fixtures import registries  # noqa: F401  (fixture)
 from tests.servers.git_fixtures import GitRemote, fresh_remote, git_remote, git_server, run_git  # noqa: F401  (fixtures)
 from tests.servers.git_http import GitHttpServer
-from tests.vcs.svn_fixtures import SvnServer, svn_server  # noqa: F401  (fixture)
+from tests.source.svn_fixtures import SvnServer, svn_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.e2e
 HELLO_LINE = '{"service":"hello-service","message":"Hello from autopack"}'

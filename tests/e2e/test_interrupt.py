@@ -14,9 +14,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from autopack.vcs import svn
+from autopack.source import svn
 from tests.conftest import AUTOPACK, autopack, copy_fixture, result_schema
-from tests.vcs.svn_fixtures import svn as run_svn
+from tests.source.svn_fixtures import svn as run_svn
 
 pytestmark = pytest.mark.e2e
 FILES = 1500  # enough that a checkout takes seconds, not milliseconds

@@ -1,5 +1,5 @@
 """``autopack checkout`` of svn sources through the installed command, against the real
-svnserve of tests/vcs/svn_fixtures.py, with each svn backend. No Docker or Maven needed."""
+svnserve of tests/source/svn_fixtures.py, with each svn backend. No Docker or Maven needed."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import autopack
-from tests.vcs.svn_fixtures import SvnServer, pom_version, svn_server  # noqa: F401  (fixture)
+from tests.source.svn_fixtures import SvnServer, pom_version, svn_server  # noqa: F401  (fixture)
 
 
 @pytest.fixture(params=["pysvn", "cli"])

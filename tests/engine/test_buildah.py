@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autopack.builders.image import Dockerfile
+from autopack.image.dockerfile import Dockerfile
 from autopack.engine import buildah
 from autopack.engine.base import BuildRequest
 from tests.engine.test_buildkit import request

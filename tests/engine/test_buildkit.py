@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from autopack import process
-from autopack.builders.image import Dockerfile
+from autopack.image.dockerfile import Dockerfile
 from autopack.engine.base import BuildRequest
 from autopack.engine.buildkit import ProgressWatcher, command
 from autopack.events import Event, LogLine, Progress

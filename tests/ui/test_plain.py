@@ -11,8 +11,8 @@ import pytest
 
 from autopack import secrets
 from autopack.engine import Image
-from autopack.builders.maven import MavenBuild
-from autopack.builders.pom import Project
+from autopack.maven.runner import MavenBuild
+from autopack.maven.pom import Project
 from autopack.events import Event, LogLine, Progress, StageFinished, StageStarted
 from autopack.result import Record, StageRecord, Target
 from autopack.ui import summary

@@ -17,30 +17,34 @@ from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
-def run_all(job: Callable[[T], object], items: Iterable[T], workers: int) -> None:
-    """Call ``job(item)`` for every item, at most ``workers`` at once, and return when all
-    are done. ``job`` records its own failures; an exception that escapes it is raised here
-    once every item has been tried. KeyboardInterrupt in the caller returns at once."""
-    todo: queue.SimpleQueue[T] = queue.SimpleQueue()
+def run_all(job: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:
+    """Call ``job(item)`` for every item, at most ``workers`` at once, and return what each
+    returned, in the items' order, when all are done: workers return values, they do not
+    write into shared state. ``job`` returns its own failures as values; an exception that
+    escapes it is raised here once every item has been tried. KeyboardInterrupt in the
+    caller returns at once."""
+    todo: queue.SimpleQueue[tuple[int, T]] = queue.SimpleQueue()
     count = 0
-    for item in items:
-        todo.put(item)
+    for entry in enumerate(items):
+        todo.put(entry)
         count += 1
     if count == 0:
-        return
+        return []
+    returned: dict[int, R] = {}
     escaped: list[BaseException] = []
     finished = threading.Semaphore(0)
 
     def work() -> None:
         while True:
             try:
-                item = todo.get_nowait()
+                index, item = todo.get_nowait()
             except queue.Empty:
                 return
             try:
-                job(item)
+                returned[index] = job(item)
             except BaseException as e:  # noqa: BLE001 - handed to the caller below
                 escaped.append(e)
             finally:
@@ -53,3 +57,4 @@ def run_all(job: Callable[[T], object], items: Iterable[T], workers: int) -> Non
             pass
     if escaped:
         raise escaped[0]
+    return [returned[i] for i in range(count)]

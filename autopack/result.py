@@ -1,61 +1,69 @@
 """The machine-readable result of a run: what CI steps parse (``--json``,
-``--result-file``). Filled as stages finish, so a failed run still reports how far it got."""
+``--result-file``), assembled from the stages' frozen values, so a failed run still reports
+how far it got."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autopack import secrets
-from autopack.engine import Image
+from autopack.engine.base import Image
 from autopack.maven.pom import Project
 from autopack.maven.runner import MavenBuild
 from autopack.push.publish import Published
 from autopack.source.base import Checkout
 
+if TYPE_CHECKING:
+    from autopack.plan import Plan
+
 SCHEMA_VERSION = 1
 
 
-@dataclass
-class StageRecord:
+@dataclass(frozen=True)
+class StageTime:
     name: str
     status: str = "running"
     seconds: float = 0.0
 
 
-@dataclass
-class Target:
-    """One image of the run: the module it packages, and what became of it."""
+@dataclass(frozen=True)
+class BuiltImage:
+    """The image stage's value for one planned image."""
 
     module: str
-    project: Project | None = None
-    references: list[str] = field(default_factory=list)
+    image: Image
     artifact: Path | None = None
-    image: Image | None = None
-    destinations: list[Published] = field(default_factory=list)
 
 
-@dataclass
-class Record:
-    """Mutable on purpose: the pipeline adds to it stage by stage; ``to_dict`` freezes it."""
+@dataclass(frozen=True)
+class PushedImage:
+    """The push stage's value for one image: what became of it at each destination."""
+
+    module: str
+    destinations: tuple[Published, ...] = ()
+
+
+@dataclass(frozen=True)
+class Result:
+    """The run, assembled from the stages' own frozen values — as far as it got."""
 
     checkout: Checkout | None = None
-    project: Project | None = None
+    project: Project | None = None  # known as soon as the pom is read, before the plan is whole
+    plan: Plan | None = None
     maven: MavenBuild | None = None
-    targets: list[Target] = field(default_factory=list)
-    stages: list[StageRecord] = field(default_factory=list)
-    logs: dict[str, str] = field(default_factory=dict)
-
-    def target(self) -> Target:
-        """The one target of a single-image run (``autopack push``, a one-module build)."""
-        if not self.targets:
-            self.targets.append(Target(module=self.project.artifact_id if self.project else ""))
-        return self.targets[0]
+    images: tuple[BuiltImage, ...] = ()
+    pushed: tuple[PushedImage, ...] = ()
+    stages: tuple[StageTime, ...] = ()
+    logs: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self, exit_code: int, error: dict[str, str] | None = None) -> dict[str, Any]:
-        c, p = self.checkout, self.project
+        c = self.checkout
+        p = self.project or (self.plan.project if self.plan else None)
+        artifacts = self.maven.artifacts if self.maven else {}
         data: dict[str, Any] = {
             "schemaVersion": SCHEMA_VERSION,
             "status": "ok" if exit_code == 0 else "failed",
@@ -77,27 +85,44 @@ class Record:
                 "cache": c.cache,
             },
             "project": None if p is None else {"groupId": p.group_id, "artifactId": p.artifact_id, "version": p.version, "packaging": p.packaging},
-            "artifacts": [{"module": t.module, "path": str(t.artifact), "size": _size(t.artifact)} for t in self.targets if t.artifact],
+            "artifacts": [{"module": module, "path": str(path), "size": _size(path)} for module, path in artifacts.items()],
             "tests": dict(self.maven.tests) if self.maven else None,
-            "images": [_image(t) for t in self.targets if t.image],
-            "plannedReferences": [r for t in self.targets for r in t.references],
-            "destinations": [_destination(d, t.module) for t in self.targets for d in t.destinations],
+            "images": [_image(b) for b in self.images],
+            "plannedReferences": [r for i in self.plan.images for r in i.references] if self.plan else [],
+            "engine": self.plan.engine if self.plan else None,
+            "destinations": [_destination(d, pushed.module) for pushed in self.pushed for d in pushed.destinations],
             "stages": [{"name": s.name, "status": s.status, "seconds": round(s.seconds, 3)} for s in self.stages],
             "logs": dict(self.logs),
         }
         return data
 
 
-def _image(target: Target) -> dict[str, Any]:
-    assert target.image is not None
-    image = target.image
+class Journal:
+    """Where the pipeline, and only the pipeline, keeps the result so far: each stage's value
+    is recorded as the stage returns, so that a failed or interrupted run still reports how
+    far it got. The values are frozen; the journal only ever swaps in a new ``Result``."""
+
+    def __init__(self) -> None:
+        self.result = Result()
+
+    def record(self, **values: Any) -> None:
+        self.result = replace(self.result, **values)
+
+    def stage(self, entry: StageTime) -> None:
+        """A stage's entry, replacing its earlier one (running → ok/failed)."""
+        kept = tuple(s for s in self.result.stages if s.name != entry.name)
+        self.result = replace(self.result, stages=(*kept, entry))
+
+
+def _image(built: BuiltImage) -> dict[str, Any]:
+    image = built.image
     return {
-        "module": target.module,
+        "module": built.module,
         "id": image.id,
         "tags": list(image.references),
         "labels": dict(image.labels),
         "size": image.size,
-        "artifact": str(target.artifact) if target.artifact else None,
+        "artifact": str(built.artifact) if built.artifact else None,
     }
 
 

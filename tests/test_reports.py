@@ -7,13 +7,13 @@ import json
 import jsonschema
 
 from autopack import reports
-from autopack.result import Record
+from autopack.result import Result
 
 DIGEST = "sha256:" + "a" * 64
 
 
 def pushed_result() -> dict:
-    data = Record().to_dict(0)
+    data = Result().to_dict(0)
     data["project"] = {"groupId": "com.example", "artifactId": "orders", "version": "1.4.0", "packaging": "jar"}
     data["images"] = [{"module": "orders", "id": "sha256:" + "b" * 64, "tags": ["orders:1.4.0"], "labels": {}, "size": 1, "artifact": None}]
     data["destinations"] = [
@@ -41,7 +41,7 @@ def test_without_a_push_the_local_image_is_named_and_the_digest_is_empty():
 
 
 def test_properties_escape_backslashes_and_a_leading_space():
-    data = Record().to_dict(0)
+    data = Result().to_dict(0)
     data["project"] = {"groupId": "g", "artifactId": "a", "version": " 1\\2", "packaging": "jar"}
     assert "AUTOPACK_VERSION=\\ 1\\\\2\n" in reports.properties(data)
 
@@ -50,4 +50,4 @@ def test_the_schema_is_valid_and_accepts_these_results():
     schema = json.loads(reports.schema_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.validate(pushed_result(), schema)
-    jsonschema.validate(Record().to_dict(2, {"stage": "config", "message": "m", "hint": "h"}), schema)
+    jsonschema.validate(Result().to_dict(2, {"stage": "config", "message": "m", "hint": "h"}), schema)

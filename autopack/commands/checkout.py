@@ -58,5 +58,5 @@ def checkout(
         verbose=verbose,
         log_dir=None,
         password_stdin=svn_password_stdin,
-        body=lambda settings, emit, record, login: pipeline.checkout_only(settings, dest, emit, record, login),
+        body=lambda settings, emit, journal, login: pipeline.checkout_only(settings, dest, emit, journal, login),
     )

@@ -16,7 +16,7 @@ from autopack import settings as settings_module
 from autopack.error_handler import error_handler
 from autopack.errors import UsageError
 from autopack.files import write_atomically
-from autopack.result import Record
+from autopack.result import Journal
 from autopack.settings import Settings
 from autopack.source.base import Login
 from autopack.ui import make_renderer
@@ -107,14 +107,14 @@ def run_command(
     verbose: bool,
     log_dir: Path | None,
     password_stdin: bool,
-    body: Callable[[Settings, Any, Record, Login | None], object],
+    body: Callable[[Settings, Any, Journal, Login | None], object],
 ) -> None:
     """Resolve settings, run ``body`` under a renderer, then summary, result and exit code —
     the same way for every command. ``cli`` may be a function, so that a malformed option
     value (``-D foo``) is reported like any other usage error."""
     stream = sys.stderr if json_out else sys.stdout
     verbosity: Literal["quiet", "normal", "verbose"] = "quiet" if quiet else "verbose" if verbose else "normal"
-    record = Record()
+    journal = Journal()
     renderer = None
     secrets.register_environment(os.environ)
     with error_handler(log_dir) as outcome:
@@ -124,8 +124,8 @@ def run_command(
         login = svn_login(settings, password_stdin)
         renderer = make_renderer(stream, stages, verbosity, plain)
         with renderer:
-            body(settings, renderer, record, login)
-    data = record.to_dict(outcome.exit_code, outcome.error)
+            body(settings, renderer, journal, login)
+    data = journal.result.to_dict(outcome.exit_code, outcome.error)
     if renderer is not None:
         renderer.summary(data)
     text = result.dumps(data)

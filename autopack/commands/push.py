@@ -56,5 +56,5 @@ def push(
         verbose=verbose,
         log_dir=None,
         password_stdin=False,
-        body=lambda settings, emit, record, login: pipeline.push_only(settings, image, emit, record),
+        body=lambda settings, emit, journal, login: pipeline.push_only(settings, image, emit, journal),
     )

@@ -13,27 +13,27 @@ usage error naming why.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import docker
 import docker.errors
 
 from autopack import tags
-from autopack.engine import buildah, buildkit, docker_api
+from autopack.engine import buildah, buildkit, docker_api, docker_push
 from autopack.engine.base import Builder, BuildRequest, Image, short
 from autopack.errors import ImageError, UsageError
 from autopack.events import Emit
-
-if TYPE_CHECKING:
-    from autopack.image.dockerfile import Dockerfile
+from autopack.push.credentials import RegistryAuth
 
 BUILDERS: dict[str, Builder] = {buildkit.NAME: buildkit, docker_api.NAME: docker_api, buildah.NAME: buildah}
 _DAEMON_BUILDERS = (buildkit, docker_api)  # what auto picks from when a Docker engine answers
 KINDS = ("auto", *BUILDERS)
+PUSH_TIMEOUT = 3600  # seconds a push's stream may go without a byte
 
 __all__ = ["BUILDERS", "KINDS", "BuildRequest", "Engine", "Image"]
 
@@ -47,6 +47,7 @@ class Engine:
             raise UsageError(f"unknown engine '{kind}'", f"choose one of: {', '.join(KINDS)}")
         self.buildkit_cli: tuple | None = None  # found by buildkit.py, once
         self._bridge: bool | None = None
+        self._push_turn = threading.Lock()
         self.version, self.os_type = "", "linux"
         try:
             self.client: docker.DockerClient | None = docker.from_env(timeout=10, use_ssh_client=ssh_host())
@@ -106,30 +107,45 @@ class Engine:
             repository, tag = tags.split_reference(reference)
             self.api.tag(image_id, repository, tag, force=True)
 
-    def build(
-        self,
-        dockerfile: Dockerfile,
-        references: list[str],
-        *,
-        build_args: Mapping[str, str],
-        labels: Mapping[str, str],
-        target: str | None,
-        no_cache: bool,
-        pull: bool,
-        network: str | None,
-        emit: Emit,
-        secrets: Mapping[str, Path] | None = None,
-    ) -> Image:
+    def build(self, request: BuildRequest, emit: Emit) -> Image:
+        """Build ``request`` with the chosen builder; the image as the store that holds it
+        reports it (id, labels, size)."""
         started = time.monotonic()
-        request = BuildRequest(dockerfile, tuple(references), build_args, labels, target, no_cache, pull, network, dict(secrets or {}))
         image_id = self.builder.build(self, request, emit)
         if self.builder is buildah:
-            return _image(buildah.inspect(image_id), tuple(references), time.monotonic() - started, buildah.NAME)
+            return _image(buildah.inspect(image_id), request.references, time.monotonic() - started, buildah.NAME)
         try:
             details = self.api.inspect_image(image_id)
         except docker.errors.DockerException as e:
             raise ImageError(f"the engine has no image {image_id} after the build: {short(e)}", "look at the engine's log") from e
-        return _image(details, tuple(references), time.monotonic() - started)
+        return _image(details, request.references, time.monotonic() - started)
+
+    def push(self, image: Image, name: str, tag: str, auth: RegistryAuth | None, retries: int, emit: Emit, on_attempt: Callable[[int], None]) -> str:
+        """Push ``image`` as ``name:tag`` (``registry/repository``) from the store that holds
+        it — buildah's own, or the Docker engine's through this run's one client — and
+        return the manifest digest the push reports. Raises ``PushError``."""
+        if digest := image.pushed.get(f"{name}:{tag}"):
+            on_attempt(1)  # the builder pushed it as it built it
+            return digest
+        if image.store == buildah.NAME:
+            on_attempt(1)
+            return buildah.push(image.id, name, tag, auth, emit)
+        self.api.tag(image.id, name, tag, force=True)
+        with self._long_calls():
+            return docker_push.push_tag(self.api, name, tag, auth, retries, emit, on_attempt)
+
+    @contextlib.contextmanager
+    def _long_calls(self) -> Iterator[None]:
+        """A push streams for as long as its layers take: no read timeout meanwhile (the
+        Engine API's push takes none of its own). The client's ten seconds stand for every
+        other call; engine pushes take turns, so that one cannot restore another's timeout."""
+        api = self.api
+        with self._push_turn:
+            before, api.timeout = api.timeout, PUSH_TIMEOUT
+            try:
+                yield
+            finally:
+                api.timeout = before
 
 
 def _no_daemon_here() -> bool:

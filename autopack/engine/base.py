@@ -52,6 +52,7 @@ class Image:
     size: int
     seconds: float
     store: str = "docker"  # where the image lives: the Docker engine, or buildah's own store
+    pushed: Mapping[str, str] = field(default_factory=dict)  # name:tag → digest, pushed by the builder as it built
 
 
 def cli_options(request: BuildRequest, *, pull_flag: str, network: str | None, in_argv: frozenset[str] = frozenset()) -> list[str]:

@@ -27,13 +27,22 @@ STAGE = "maven"
 
 @dataclass(frozen=True)
 class MavenBuild:
+    """The maven stage's value — also when Maven failed (``error``): the test counts and the
+    status of each module it got to are kept either way."""
+
     command: tuple[str, ...]
     log: Path
     seconds: float
-    tests: dict[str, int] = field(default_factory=dict)
-    module_status: dict[str, str] = field(default_factory=dict)
+    tests: Mapping[str, int] = field(default_factory=dict)
+    module_status: Mapping[str, str] = field(default_factory=dict)  # module <name> → SUCCESS/FAILURE/SKIPPED
     reported: tuple[artifact.Reported, ...] = ()  # the files Maven's log says it built
     started: float = 0.0  # wall-clock time Maven started (time.time())
+    error: MavenError | None = None
+    artifacts: Mapping[str, Path] = field(default_factory=dict)  # image module → the file for its image
+
+    def built(self, module_name: str) -> bool:
+        """Whether Maven built this module (all of them, when it did not fail)."""
+        return self.error is None or self.module_status.get(module_name) == "SUCCESS"
 
 
 def maven_command(settings: Settings, project_dir: Path, projects: Sequence[str] = ()) -> list[str]:
@@ -174,9 +183,9 @@ def maven_environment(environ: Mapping[str, str], passed: Sequence[str] = ()) ->
 
 
 def run_maven(settings: Settings, project: Project, emit: Emit, log: Path, projects: Sequence[str] = (), config: MavenConfig | None = None) -> MavenBuild:
-    """Run Maven once for the whole reactor. A failure raises ``MavenError`` carrying
-    ``module_status`` (module name → SUCCESS/FAILURE/SKIPPED) and ``reported`` (the files it
-    built) for the modules it got to."""
+    """Run Maven once for the whole reactor. A Maven that fails gives a ``MavenBuild`` with
+    its ``error``, and the modules and files it got to; only a Maven that cannot start
+    raises."""
     argv = maven_command(settings, project.directory, projects)
     emit(LogLine(STAGE, "$ " + " ".join(argv), "info"))
     watcher = MavenWatcher(emit)
@@ -184,14 +193,11 @@ def run_maven(settings: Settings, project: Project, emit: Emit, log: Path, proje
         watcher.local_repository = config.local_repository
         watcher.mirror_ids = tuple(m.id for m in config.mirrors)
     started, wall = time.monotonic(), time.time()
+    error: MavenError | None = None
     try:
         process.run(argv, cwd=project.directory, env=maven_environment(os.environ, settings.maven_env), on_line=watcher, log_path=log)
     except process.ProcessFailed as e:
         if e.completed.returncode == 127:
             raise MavenError(f"{argv[0]}: command not found", "install Maven (apt-get install maven) or add ./mvnw to the project") from e
         error = watcher.failure(log, e.completed)
-        error.module_status = dict(watcher.module_status)  # type: ignore[attr-defined]
-        error.reported = tuple(watcher.reported)  # type: ignore[attr-defined]
-        error.started = wall  # type: ignore[attr-defined]
-        raise error from e
-    return MavenBuild(tuple(argv), log, time.monotonic() - started, dict(watcher.tests), dict(watcher.module_status), tuple(watcher.reported), wall)
+    return MavenBuild(tuple(argv), log, time.monotonic() - started, dict(watcher.tests), dict(watcher.module_status), tuple(watcher.reported), wall, error)

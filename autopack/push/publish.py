@@ -2,8 +2,9 @@
 
 Before the build (``preflight``): each destination's credential is resolved and the
 registry is asked whether it grants push, so a refusal costs seconds, not a build. After
-it (``publish``): the engine pushes to one destination (``engine_push``: every line of the
-push stream checked, transient failures retried with backoff); the other destinations receive a copy
+it (``publish``): the builder's store pushes to one destination (``Engine.push``: the
+Docker engine with every line of its push stream checked and transient failures retried with
+backoff, or buildah); the other destinations receive a copy
 of those exact bytes in parallel; then every registry is asked for each tag's manifest
 digest, which must be the one pushed.
 """
@@ -13,19 +14,23 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import docker
 import docker.errors
 
 from autopack import parallel, tags
-from autopack.engine import buildah, ssh_host
 from autopack.errors import PushError, UsageError
 from autopack.events import Emit, LogLine, Progress
-from autopack.push import credentials, engine_push, replicate
+from autopack.push import credentials, replicate
 from autopack.push.credentials import RegistryAuth
 from autopack.push.registry import RegistryClient
+
+if TYPE_CHECKING:
+    from autopack.engine import Engine
+    from autopack.engine.base import Image
 
 STAGE = "push"
 MAX_JOBS = 8
@@ -41,16 +46,16 @@ class Destination:
         return f"{self.registry}/{self.repository}"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Published:
-    """What happened at one destination; filled in as its push goes."""
+    """What happened at one destination: the push stage's value for it."""
 
     destination: Destination
-    credential: str | None = None
+    credential: str | None = None  # where its credential came from, never the credential
     status: str = "pending"
     digest: str | None = None
-    tags: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    tags: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()  # immutable tags that already held this image
     attempts: int = 0  # tries of its most-tried push step: 1 means nothing had to be retried
     preflight_attempts: int = 0  # tries the pre-flight check took (0: none was made)
     error: str | None = None
@@ -67,40 +72,37 @@ def parse_destination(text: str) -> Destination:
     return Destination(registry, repository)
 
 
-def preflight(destinations: Sequence[Destination], auth_file: Path | None, retries: int, emit: Emit, tries: dict[Destination, int] | None = None) -> dict[Destination, RegistryAuth | None]:
+def preflight(destinations: Sequence[Destination], auth_file: Path | None, retries: int, emit: Emit) -> tuple[dict[Destination, RegistryAuth | None], dict[Destination, int]]:
     """Resolve each destination's credential and check that the registry grants push;
-    ``tries`` receives how many tries each check took."""
+    returns the credentials and how many tries each check took."""
     auths: dict[Destination, RegistryAuth | None] = {}
-    tries = {} if tries is None else tries
     for destination in destinations:
         auth = credentials.resolve(destination.registry, auth_file)
         auths[destination] = auth
         emit(LogLine("plan", f"{destination.name}: credential from {auth.origin if auth else 'nowhere (anonymous)'}", "info"))
-    failures: list[PushError] = []
 
-    def check(destination: Destination) -> None:
+    def check(destination: Destination) -> tuple[int, PushError | None]:
+        client = RegistryClient(destination.registry, auths[destination], retries, on_retry=lambda text: emit(LogLine("plan", text, "warning")))
         try:
-            client = RegistryClient(destination.registry, auths[destination], retries, on_retry=lambda text: emit(LogLine("plan", text, "warning")))
-            try:
-                client.check_push(destination.repository)
-            finally:
-                tries[destination] = 1 + client.retried
-            emit(LogLine("plan", f"{destination.name}: push granted", "info"))
+            client.check_push(destination.repository)
         except PushError as e:
-            failures.append(e)
             emit(LogLine("plan", f"{destination.name}: {e.message}", "error"))
+            return 1 + client.retried, e
+        emit(LogLine("plan", f"{destination.name}: push granted", "info"))
+        return 1 + client.retried, None
 
-    parallel.run_all(check, destinations, MAX_JOBS)
+    checked = parallel.run_all(check, destinations, MAX_JOBS)
+    failures = [error for _, error in checked if error is not None]
     if failures:
         first = failures[0]
         more = f" (and {len(failures) - 1} more destination(s))" if len(failures) > 1 else ""
         raise PushError(f"pre-flight: {first.message}{more}", first.hint)
-    return auths
+    return auths, {d: tries for d, (tries, _) in zip(destinations, checked, strict=True)}
 
 
 def publish(
-    image_id: str,
-    store: str,
+    engine: Engine,
+    image: Image,
     image_tags: Sequence[str],
     destinations: Sequence[Destination],
     auths: Mapping[Destination, RegistryAuth | None],
@@ -110,16 +112,17 @@ def publish(
     immutable: re.Pattern[str] | None,
     emit: Emit,
     preflight_tries: Mapping[Destination, int] | None = None,
-) -> list[Published]:
-    """Push ``image_tags`` of ``image_id`` to every destination and verify them; raises
-    ``PublishFailed`` (carrying every destination's result) after all have finished if any
-    failed.
+) -> tuple[Published, ...]:
+    """Push ``image_tags`` of ``image`` to every destination and verify them; returns every
+    destination's ``Published`` — those that failed with their error, after all have been
+    tried.
 
-    The engine pushes to the first destination that takes it (the seed); the others get a
-    copy of what the seed received, in parallel (``replicate``): one compression instead of
-    one per destination, and the same manifest bytes everywhere.
+    The builder's store pushes to the first destination that takes it (the seed: the
+    Docker engine through the run's one client, or buildah); the others get a copy of what
+    the seed received, in parallel (``replicate``): one compression instead of one per
+    destination, and the same manifest bytes everywhere.
     """
-    results = [Published(d, credential=(auth.origin if (auth := auths.get(d)) else None), preflight_attempts=(preflight_tries or {}).get(d, 0)) for d in destinations]
+    results = [_Push(d, credential=(auth.origin if (auth := auths.get(d)) else None), preflight_attempts=(preflight_tries or {}).get(d, 0)) for d in destinations]
 
     def warn(text: str) -> None:
         emit(LogLine(STAGE, text, "warning"))
@@ -127,31 +130,35 @@ def publish(
     clients = {r.destination: RegistryClient(r.destination.registry, auths.get(r.destination), retries, on_retry=warn) for r in results}
     wanted: dict[Destination, list[str]] = {}
     for r in results:
-        _guard(r, lambda r=r: wanted.__setitem__(r.destination, _tags_to_push(clients[r.destination], r, image_tags, image_id, immutable, emit)), emit)  # type: ignore[misc]  # mypy cannot type a lambda's default
+        _guard(r, lambda r=r: wanted.__setitem__(r.destination, _tags_to_push(clients[r.destination], r, image_tags, image.id, immutable, emit)), emit)  # type: ignore[misc]  # mypy cannot type a lambda's default
 
-    seed, seed_digest = None, ""
+    seed: _Push | None = None
     for r in (r for r in results if r.status == "pending"):
         started = time.monotonic()
-        _guard(r, lambda r=r: _seed(r, image_id, store, wanted[r.destination], auths.get(r.destination), retries, emit), emit)  # type: ignore[misc]  # mypy cannot type a lambda's default
+        _guard(r, lambda r=r: _seed(engine, image, r, wanted[r.destination], auths.get(r.destination), retries, emit), emit)  # type: ignore[misc]  # mypy cannot type a lambda's default
         r.seconds = time.monotonic() - started
         if r.status == "pending" and r.digest:
-            seed, seed_digest = r, r.digest
+            seed = r
             break
+    seed_digest = seed.digest if seed and seed.digest else ""
 
     others = [r for r in results if r.status == "pending" and r is not seed]
     if seed is not None and others:
         with replicate.scratch_dir() as scratch:
             source = replicate.Source(clients[seed.destination], seed.destination.repository, seed_digest, Path(scratch))
 
-            def copy_one(r: Published) -> None:
+            def copy_one(r: _Push) -> _Push:
                 started = time.monotonic()
                 client = clients[r.destination]
-                _guard(r, lambda: replicate.copy(source, client, r.destination.repository, wanted[r.destination], r.destination.name, emit), emit)
-                r.digest, r.tags = seed_digest, list(wanted[r.destination])
-                r.attempts = 1 + client.retried
-                r.seconds = time.monotonic() - started
+                done = r.copy()  # each worker fills its own copy; the main thread keeps them
+                _guard(done, lambda: replicate.copy(source, client, r.destination.repository, wanted[r.destination], r.destination.name, emit), emit)
+                done.digest, done.tags = seed_digest, list(wanted[r.destination])
+                done.attempts = 1 + client.retried
+                done.seconds = time.monotonic() - started
+                return done
 
-            parallel.run_all(copy_one, others, min(jobs or len(others), MAX_JOBS))
+            copied = dict(zip(map(id, others), parallel.run_all(copy_one, others, min(jobs or len(others), MAX_JOBS)), strict=True))
+            results = [copied.get(id(r), r) for r in results]
 
     for r in results:
         if r.status == "pending":
@@ -159,28 +166,40 @@ def publish(
             if r.status == "pending":
                 r.status = "ok"
                 emit(Progress(STAGE, f"{r.destination.name}: {r.digest}", {"destination": r.destination.name, "key": r.destination.name, "state": "verified"}))
+    return tuple(r.frozen() for r in results)
+
+
+def failure(results: Sequence[Published]) -> PushError | None:
+    """The error a run ends with when any destination failed."""
     failed = [r for r in results if r.status != "ok"]
-    if failed:
-        raise PublishFailed(
-            results,
-            PushError(
-                f"push failed for {', '.join(r.destination.name for r in failed)}: {failed[0].error}",
-                "the summary and result file give each destination's status",
-            ),
-        )
-    return results
+    if not failed:
+        return None
+    return PushError(f"push failed for {', '.join(r.destination.name for r in failed)}: {failed[0].error}", "the summary and result file give each destination's status")
 
 
-class PublishFailed(Exception):
-    """Carries the per-destination results alongside the error the run ends with."""
+@dataclass
+class _Push:
+    """One destination's push while it goes; ``frozen`` is what the stage returns."""
 
-    def __init__(self, results: list[Published], error: PushError) -> None:
-        super().__init__(error.message)
-        self.results = results
-        self.error = error
+    destination: Destination
+    credential: str | None = None
+    status: str = "pending"
+    digest: str | None = None
+    tags: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    attempts: int = 0
+    preflight_attempts: int = 0
+    error: str | None = None
+    seconds: float = 0.0
+
+    def copy(self) -> _Push:
+        return replace(self, tags=list(self.tags), skipped=list(self.skipped))
+
+    def frozen(self) -> Published:
+        return Published(self.destination, self.credential, self.status, self.digest, tuple(self.tags), tuple(self.skipped), self.attempts, self.preflight_attempts, self.error, self.seconds)
 
 
-def _guard(result: Published, step: Callable[[], object], emit: Emit) -> None:
+def _guard(result: _Push, step: Callable[[], object], emit: Emit) -> None:
     """Run one destination's step; a failure marks that destination only."""
     if result.status != "pending":
         return
@@ -194,28 +213,19 @@ def _guard(result: Published, step: Callable[[], object], emit: Emit) -> None:
         emit(LogLine(STAGE, f"{result.destination.name}: {result.error}", "error"))
 
 
-def _tags_to_push(client: RegistryClient, result: Published, image_tags: Sequence[str], image_id: str, immutable: re.Pattern[str] | None, emit: Emit) -> list[str]:
+def _tags_to_push(client: RegistryClient, result: _Push, image_tags: Sequence[str], image_id: str, immutable: re.Pattern[str] | None, emit: Emit) -> list[str]:
     return [t for t in image_tags if not (immutable and immutable.fullmatch(t) and _already_there(client, result.destination, t, image_id, result, emit))]
 
 
-def _seed(result: Published, image_id: str, store: str, tags_: Sequence[str], auth: RegistryAuth | None, retries: int, emit: Emit) -> None:
-    """Push through the engine to this destination; its digest becomes everyone's. An image
-    buildah built is pushed by buildah."""
-    if store == buildah.NAME:
-        for tag in tags_:
-            result.digest = buildah.push(image_id, result.destination.name, tag, auth, emit)
-            result.tags.append(tag)
-        result.attempts = 1
-        return
-    engine = docker.APIClient(**docker.utils.kwargs_from_env(), version="auto", timeout=3600, use_ssh_client=ssh_host())
+def _seed(engine: Engine, image: Image, result: _Push, tags_: Sequence[str], auth: RegistryAuth | None, retries: int, emit: Emit) -> None:
+    """Push through the builder's store to this destination; its digest becomes everyone's."""
     for tag in tags_:
-        engine.tag(image_id, result.destination.name, tag, force=True)
-        result.digest = engine_push.push_tag(engine, result.destination.name, tag, auth, retries, emit, on_attempt=lambda n: setattr(result, "attempts", max(result.attempts, n)))
+        result.digest = engine.push(image, result.destination.name, tag, auth, retries, emit, on_attempt=lambda n: setattr(result, "attempts", max(result.attempts, n)))
         result.tags.append(tag)
     result.attempts = result.attempts or 1
 
 
-def _verify(client: RegistryClient, result: Published, digest: str) -> None:
+def _verify(client: RegistryClient, result: _Push, digest: str) -> None:
     """Ask the registry what each tag holds now: it must be the digest that was pushed."""
     for tag in result.tags + result.skipped:
         held = client.manifest_digest(result.destination.repository, tag)
@@ -224,7 +234,7 @@ def _verify(client: RegistryClient, result: Published, digest: str) -> None:
     result.digest = digest
 
 
-def _already_there(registry: RegistryClient, destination: Destination, tag: str, image_id: str, result: Published, emit: Emit) -> bool:
+def _already_there(registry: RegistryClient, destination: Destination, tag: str, image_id: str, result: _Push, emit: Emit) -> bool:
     """An immutable tag may be pushed only where it is absent; holding this very image
     (same config digest = same image id) it is a no-op, holding another it is refused."""
     held = registry.manifest(destination.repository, tag)

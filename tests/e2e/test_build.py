@@ -78,6 +78,7 @@ def test_json_result_matches_the_image(hello):
     assert data["tests"]["run"] >= 1 and data["tests"]["failures"] == 0
     assert [s["name"] for s in data["stages"]] == ["source", "plan", "maven", "image"]
     assert all(s["status"] == "ok" and s["seconds"] >= 0 for s in data["stages"])
+    assert re.fullmatch(r"buildkit \(Docker engine [\d.]+\)", data["engine"]), data["engine"]  # what the plan chose
 
 
 def test_result_file_equals_stdout(hello):
@@ -140,6 +141,11 @@ def test_broken_fixture_fails_with_its_exit_code_and_one_line(fixture, code, mes
     data = json.loads(result_file.read_text())
     assert data["status"] == "failed" and data["exitCode"] == code and data["images"] == []
     assert data["error"]["message"] in errors[0]
+    if fixture == "failing-test":  # the maven stage's value is kept when Maven fails
+        assert data["tests"]["run"] >= 1 and data["tests"]["failures"] >= 1, data["tests"]
+        assert [s["status"] for s in data["stages"]] == ["ok", "ok", "failed"]
+    if fixture == "no-dockerfile":  # the plan stage failed after reading the pom: no plan, but the project
+        assert data["engine"] is None and data["plannedReferences"] == [] and data["project"]["artifactId"] == "broken-no-dockerfile"
 
 
 def test_maven_errors_are_shown_but_not_the_whole_log(tmp_path, image_name):

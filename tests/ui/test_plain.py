@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ from autopack.engine import Image
 from autopack.maven.runner import MavenBuild
 from autopack.maven.pom import Project
 from autopack.events import Event, LogLine, Progress, StageFinished, StageStarted
-from autopack.result import Record, StageRecord, Target
+from autopack.plan import Plan, PlannedImage
+from autopack.result import BuiltImage, Result, StageTime
 from autopack.ui import summary
 from autopack.ui.plain import PlainRenderer
 
@@ -145,7 +147,7 @@ def test_a_registered_secret_never_appears() -> None:
 
 
 def test_summary_of_an_empty_successful_run() -> None:
-    data = Record().to_dict(0)
+    data = Result().to_dict(0)
 
     assert summary.rows(data) == [("result", "ok")]
     stream = io.StringIO()
@@ -153,7 +155,7 @@ def test_summary_of_an_empty_successful_run() -> None:
     assert stream.getvalue() == "result:    ok\n"
 
 
-def failed_record() -> Record:
+def failed_record() -> Result:
     project = Project(
         pom=Path("/src/hello/pom.xml"),
         group_id="com.example",
@@ -163,11 +165,10 @@ def failed_record() -> Record:
         final_name="hello-1.0.0",
         build_directory=Path("/src/hello/target"),
     )
-    return Record(
-        project=project,
+    return Result(
+        plan=Plan(project, (PlannedImage("hello", ("hello:1.0.0", "hello:latest"), project),), engine="buildkit"),
         maven=MavenBuild(("mvn",), Path("/logs/maven.log"), 3.2, {"run": 4, "failures": 1, "errors": 0, "skipped": 1}),
-        targets=[Target("hello", project, references=["hello:1.0.0", "hello:latest"])],
-        stages=[StageRecord("source", "ok", 0.12), StageRecord("plan", "ok", 0.04), StageRecord("maven", "failed", 3.25)],
+        stages=(StageTime("source", "ok", 0.12), StageTime("plan", "ok", 0.04), StageTime("maven", "failed", 3.25)),
         logs={"maven": "/logs/maven.log"},
     )
 
@@ -196,10 +197,10 @@ def test_summary_lines_of_a_failed_run() -> None:
 
 
 def test_summary_rows_of_a_built_image() -> None:
-    record = failed_record()
-    record.targets[0].image = Image("sha256:0123456789abcdef0123", ("hello:1.0.0", "hello:latest"), {}, 123_456_789, 4.0)
+    image = Image("sha256:0123456789abcdef0123", ("hello:1.0.0", "hello:latest"), {}, 123_456_789, 4.0)
+    result = replace(failed_record(), images=(BuiltImage("hello", image),))
 
-    rows = summary.rows(record.to_dict(0))
+    rows = summary.rows(result.to_dict(0))
 
     assert ("image", "0123456789ab (123.5 MB)") in rows
     assert [value for key, value in rows if key == "tag"] == ["hello:1.0.0", "hello:latest"]

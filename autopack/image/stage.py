@@ -1,0 +1,81 @@
+"""The image stage: each planned image whose artifact Maven built, through the engine seam,
+up to ``--jobs`` at once; one ``BuiltImage`` value per image."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from autopack import parallel
+from autopack.engine import BuildRequest, Engine
+from autopack.errors import AutopackError, MavenError
+from autopack.events import Emit, Event, LogLine, Progress
+from autopack.maven.runner import MavenBuild
+from autopack.plan import Plan, PlannedImage
+from autopack.result import BuiltImage
+from autopack.settings import Settings
+
+STAGE = "image"
+
+
+def build_all(plan: Plan, maven: MavenBuild, engine: Engine, settings: Settings, emit: Emit) -> tuple[tuple[BuiltImage, ...], AutopackError | None]:
+    """Build every planned image that has its artifact; all are tried. Returns what was
+    built, and the error the stage ends with (the first, counting the others) if any failed."""
+    ready = [i for i in plan.images if i.module in maven.artifacts]
+    several = len(ready) > 1
+
+    def build_one(planned: PlannedImage) -> BuiltImage | AutopackError:
+        try:
+            built = BuiltImage(planned.module, engine.build(request(planned, maven.artifacts[planned.module], plan, settings), _for_module(emit, planned.module) if several else emit), maven.artifacts[planned.module])
+        except AutopackError as e:
+            emit(Progress(STAGE, f"{planned.module}: failed", {"module": planned.module, "state": "failed"}))
+            return e
+        emit(Progress(STAGE, f"{planned.module}: {built.image.id.removeprefix('sha256:')[:12]}", {"module": planned.module, "state": "built"}))
+        return built
+
+    outcomes = parallel.run_all(build_one, ready, settings.jobs or 2)
+    built = tuple(o for o in outcomes if isinstance(o, BuiltImage))
+    return built, _first([o for o in outcomes if isinstance(o, AutopackError)], several)
+
+
+def request(planned: PlannedImage, artifact_path: Path, plan: Plan, settings: Settings) -> BuildRequest:
+    """What the builder gets: the plan's image, with ARTIFACT relative to its context."""
+    assert planned.dockerfile is not None
+    try:
+        artifact = artifact_path.relative_to(planned.dockerfile.context).as_posix()
+    except ValueError:
+        raise MavenError(f"the artifact {artifact_path} lies outside the build context {planned.dockerfile.context}", "keep <build><directory> inside the module") from None
+    return BuildRequest(
+        planned.dockerfile,
+        planned.references,
+        {"ARTIFACT": artifact, **planned.build_args},
+        planned.labels,
+        settings.target,
+        settings.no_cache,
+        settings.pull,
+        settings.network,
+        plan.build_secrets,
+    )
+
+
+def _first(errors: Sequence[AutopackError], several: bool) -> AutopackError | None:
+    if not errors:
+        return None
+    first = errors[0]
+    if several and len(errors) > 1:
+        return type(first)(f"{first.message} (and {len(errors) - 1} more)", first.hint)
+    return first
+
+
+def _for_module(emit: Emit, module: str) -> Emit:
+    """Prefix a module's image-build events with its name, for views that show many at once."""
+
+    def emit_module(event: Event) -> None:
+        if isinstance(event, Progress):
+            emit(Progress(event.stage, f"{module}: {event.message}", {**event.facts, "module": module, "key": module}))
+        elif isinstance(event, LogLine):
+            emit(LogLine(event.stage, f"{module}: {event.text}", event.level))
+        else:
+            emit(event)
+
+    return emit_module

@@ -1,0 +1,273 @@
+"""The plan stage: everything that can be decided before Maven runs, decided once and frozen.
+
+``make`` reads the pom (as Maven would, ``.mvn/`` included), picks the modules to make images
+of, renders and validates every reference, reads each Dockerfile, chooses the engine and
+checks the push destinations (their credential *source* and push rights). The ``Plan`` it
+returns is what every later stage takes; nothing in it changes afterwards, and it holds no
+secret: the credentials the pre-flight resolved travel beside it, in ``Keys``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from types import MappingProxyType
+
+import platformdirs
+
+from autopack import tags
+from autopack.engine import Engine, Image
+from autopack.errors import ImageError, UsageError
+from autopack.events import Emit, LogLine, Progress
+from autopack.image.dockerfile import Dockerfile, inspect_dockerfile
+from autopack.maven import config as maven_config
+from autopack.maven.config import MavenConfig
+from autopack.maven.pom import Project
+from autopack.maven.reactor import Module, Reactor, load_reactor
+from autopack.push import destinations
+from autopack.push.credentials import RegistryAuth
+from autopack.push.publish import Destination
+from autopack.settings import Settings
+from autopack.source.base import Checkout
+
+STAGE = "plan"
+
+
+@dataclass(frozen=True)
+class PlannedDestination:
+    """Where an image goes, and where its credential comes from (never the credential)."""
+
+    destination: Destination
+    credential: str | None = None  # e.g. "~/.docker/config.json", "AUTOPACK_REGISTRY_PASSWORD"
+    preflight_attempts: int = 0  # tries the pre-flight check took (0: none was made)
+
+
+@dataclass(frozen=True)
+class PlannedImage:
+    """One image of the run: the module it packages and everything its build needs but the
+    artifact, which Maven has yet to report."""
+
+    module: str
+    references: tuple[str, ...]
+    project: Project | None = None
+    dockerfile: Dockerfile | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    build_args: Mapping[str, str] = field(default_factory=dict)  # ARTIFACT is added once it is known
+    artifact_choice: str | None = None  # --artifact / artifacts.<module>
+    destinations: tuple[PlannedDestination, ...] = ()
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(tags.split_reference(r)[1] or "latest" for r in self.references))
+
+
+@dataclass(frozen=True)
+class Plan:
+    project: Project | None
+    images: tuple[PlannedImage, ...]
+    engine: str  # what builds, as shown: "buildkit (Docker engine 20.10.24)"
+    maven: MavenConfig | None = None
+    maven_projects: tuple[str, ...] = ()  # -pl, when --module picks part of a reactor
+    build_secrets: Mapping[str, Path] = field(default_factory=dict)
+    immutable: re.Pattern[str] | None = None
+    log_dir: Path | None = None
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0))
+
+    @property
+    def destinations(self) -> tuple[PlannedDestination, ...]:
+        return tuple(d for image in self.images for d in image.destinations)
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The registry credentials the pre-flight resolved, by registry: handed to the push
+    stage beside the plan, never part of it, of the result or of any output."""
+
+    auths: Mapping[str, RegistryAuth | None] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"Keys({len(self.auths)} destinations)"
+
+
+@dataclass(frozen=True)
+class Model:
+    """The project as Maven will see it: its configuration (``.mvn/``, settings.xml) and the
+    reactor of modules read with it."""
+
+    setup: MavenConfig
+    reactor: Reactor
+
+
+def read_project(settings: Settings, checkout: Checkout, emit: Emit) -> Model:
+    setup = maven_config.read(settings, checkout.path)
+    if setup.file_args:
+        emit(LogLine(STAGE, f".mvn/maven.config: {' '.join(setup.file_args)}", "info"))
+    return Model(setup, load_reactor(checkout.path, setup.defines, setup.profiles, setup.settings_properties))
+
+
+def make(settings: Settings, checkout: Checkout, model: Model, emit: Emit, started_at: datetime) -> tuple[Plan, Keys, Engine]:
+    """The plan for building ``checkout``, with the credentials and the engine connection it
+    was checked against; raises the stage error of the first thing that cannot work (a tag,
+    a Dockerfile, the engine, a destination), before Maven runs."""
+    setup, reactor = model.setup, model.reactor
+    modules = _image_modules(reactor, settings)
+    many = len(reactor.modules) > 1
+    dockerfiles = [inspect_dockerfile(m.directory, _dockerfile_path(settings, m.directory)) for m in modules]
+    engine = Engine(settings.engine)
+    emit(LogLine(STAGE, f"engine: {engine.description}", "info"))
+    build_secrets = _build_secrets(settings)
+    planned, keys = _destinations(settings, emit)
+    images = []
+    for module, dockerfile in zip(modules, dockerfiles, strict=True):
+        references = tuple(tags.render(settings.tags, _image_name(module.project, settings, many), _facts(module.project, checkout, settings, started_at)))
+        images.append(
+            PlannedImage(
+                module=module.artifact_id,
+                references=references,
+                project=module.project,
+                dockerfile=dockerfile,
+                labels=MappingProxyType(labels(module.project, checkout, started_at)),
+                build_args=MappingProxyType({"VERSION": module.project.version, **settings.build_args}),
+                artifact_choice=settings.artifacts.get(module.artifact_id) or settings.artifact,
+                destinations=_per_image(planned, references[0], many),
+            )
+        )
+    plan = Plan(
+        project=reactor.root.project,
+        images=tuple(images),
+        engine=engine.description,
+        maven=setup,
+        maven_projects=tuple(m.path for m in modules) if settings.modules and many else (),
+        build_secrets=MappingProxyType(build_secrets),
+        immutable=_immutable(settings.immutable_tags),
+        log_dir=_log_dir(settings, started_at),
+        started_at=started_at,
+    )
+    emit(Progress(STAGE, f"{reactor.root.project.coordinates} → {', '.join(r for i in plan.images for r in i.references)}"))
+    return plan, keys, engine
+
+
+def for_push(settings: Settings, image: str, emit: Emit) -> tuple[Plan, Keys, Engine, Image]:
+    """``autopack push IMAGE``: one image already in the engine, under ``-t`` tags or its own."""
+    repository, tag = tags.split_reference(image)
+    image_tags = list(settings.tags) or [tag or "latest"]
+    for t in image_tags:
+        tags.validate_reference(f"{repository}:{t}")
+    references = tuple(f"{repository}:{t}" for t in image_tags)
+    engine = Engine()
+    existing = replace(engine.existing(image if tag else f"{image}:latest"), references=references)
+    planned, keys = _destinations(settings, emit)
+    if not planned:
+        raise UsageError("nothing to push to", "give --push registry[:port]/repository (repeatable)")
+    only = PlannedImage(module=repository.rpartition("/")[2], references=references, destinations=planned)
+    return Plan(project=None, images=(only,), engine=engine.description, immutable=_immutable(settings.immutable_tags)), keys, engine, existing
+
+
+def _destinations(settings: Settings, emit: Emit) -> tuple[tuple[PlannedDestination, ...], Keys]:
+    push_plan = destinations.plan(settings, emit)
+    planned = tuple(PlannedDestination(d, (auth.origin if (auth := push_plan.auths.get(d)) else None), push_plan.preflight_tries.get(d, 0)) for d in push_plan.destinations)
+    return planned, Keys(MappingProxyType({d.registry: auth for d, auth in push_plan.auths.items()}))
+
+
+def _per_image(planned: tuple[PlannedDestination, ...], reference: str, many: bool) -> tuple[PlannedDestination, ...]:
+    """With several images a destination is a prefix: each goes to ``<destination>/<name>``."""
+    if not many:
+        return planned
+    name = tags.split_reference(reference)[0].rpartition("/")[2]
+    return tuple(PlannedDestination(Destination(p.destination.registry, f"{p.destination.repository}/{name}"), p.credential, p.preflight_attempts) for p in planned)
+
+
+def _image_modules(reactor: Reactor, settings: Settings) -> list[Module]:
+    """The modules to make images of: those asked for with --module, else every module with
+    a Dockerfile; a project of one module without a Dockerfile fails on the Dockerfile."""
+    if settings.modules:
+        return reactor.select(settings.modules)
+    targets = reactor.targets()
+    if targets:
+        return targets
+    if len(reactor.modules) == 1:
+        return [reactor.root]  # inspect_dockerfile names the missing file
+    raise ImageError(f"no module of {reactor.root.artifact_id} has a Dockerfile", "add a Dockerfile to each service module's directory")
+
+
+def _build_secrets(settings: Settings) -> dict[str, Path]:
+    """``--secret`` files, checked before Maven runs; a missing one is a usage error."""
+    found = {name: Path(path) for name, path in settings.build_secrets.items()}
+    for name, path in found.items():
+        if not path.is_file():
+            raise UsageError(f"--secret id={name}: no file at {path}", "give src= the path of an existing file")
+    return found
+
+
+def _dockerfile_path(settings: Settings, directory: Path) -> Path | None:
+    if settings.dockerfile and not settings.dockerfile.is_absolute():
+        return directory / settings.dockerfile
+    return settings.dockerfile
+
+
+def _immutable(pattern: str | None) -> re.Pattern[str] | None:
+    if not pattern:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        raise UsageError(f"--immutable-tags '{pattern}' is not a regular expression: {e}", "e.g. --immutable-tags '\\d+\\.\\d+\\.\\d+'") from None
+
+
+def _facts(project: Project, checkout: Checkout, settings: Settings, started_at: datetime) -> dict[str, str | None]:
+    return {
+        "version": project.version,
+        "revision": checkout.short_revision,
+        "branch": checkout.branch,
+        "build": settings.build_number,
+        "timestamp": started_at.strftime("%Y%m%d%H%M%S"),
+        "artifactId": project.artifact_id,
+        "groupId": project.group_id,
+    }
+
+
+def labels(project: Project, checkout: Checkout, started_at: datetime) -> dict[str, str]:
+    """The OCI labels of every image, from the project's own facts."""
+    found = {
+        "org.opencontainers.image.title": project.artifact_id,
+        "org.opencontainers.image.version": project.version,
+        "org.opencontainers.image.source": checkout.url,
+        "org.opencontainers.image.created": _created(checkout, started_at).isoformat().replace("+00:00", "Z"),
+    }
+    if checkout.revision:
+        found["org.opencontainers.image.revision"] = checkout.revision
+    return found
+
+
+def _created(checkout: Checkout, started_at: datetime) -> datetime:
+    """``SOURCE_DATE_EPOCH``, else the commit's time, else now: a rebuild of the same commit
+    then carries the same labels, and with a reproducible jar it is the very same image."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), timezone.utc)
+    if checkout.committed_at:
+        try:
+            return datetime.fromisoformat(checkout.committed_at).astimezone(timezone.utc)
+        except ValueError:
+            pass
+    return started_at
+
+
+def _image_name(project: Project, settings: Settings, many: bool) -> str:
+    """``images.<artifactId>`` from autopack.toml, else the artifactId; with several images
+    ``--image`` is a prefix (``registry/team`` → ``registry/team/<artifactId>``)."""
+    own = settings.images.get(project.artifact_id) or re.sub(r"[^a-z0-9._-]+", "-", project.artifact_id.lower()).strip("._-") or "app"
+    if not settings.image:
+        return own
+    return f"{settings.image}/{own.rpartition('/')[2]}" if many else settings.image
+
+
+def _log_dir(settings: Settings, started_at: datetime) -> Path:
+    root = settings.log_dir or platformdirs.user_log_path("autopack")
+    path = Path(root) / f"{started_at.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

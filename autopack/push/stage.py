@@ -1,0 +1,46 @@
+"""The push stage: every built image to every destination the plan gave it, with the
+credentials the pre-flight resolved; one ``PushedImage`` value per image."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from autopack.engine import Engine
+from autopack.errors import PushError
+from autopack.events import Emit, Progress
+from autopack.plan import Keys, Plan
+from autopack.push import publish
+from autopack.result import BuiltImage, PushedImage
+from autopack.settings import Settings
+
+
+def push_all(plan: Plan, built: Sequence[BuiltImage], keys: Keys, engine: Engine, settings: Settings, emit: Emit) -> tuple[tuple[PushedImage, ...], PushError | None]:
+    """Push each image in ``built`` to its planned destinations. Returns every image's
+    results, and the error the run ends with when any destination failed (all are tried)."""
+    planned = {i.module: i for i in plan.images}
+    many = len(built) > 1
+    pushed: list[PushedImage] = []
+    error: PushError | None = None
+    for image in built:
+        target = planned[image.module]
+        destinations = [d.destination for d in target.destinations]
+        if many:
+            emit(Progress("push", f"{image.module}: pushing", {"module": image.module, "key": image.module}))
+        results = publish.publish(
+            engine,
+            image.image,
+            target.tags,
+            destinations,
+            {d: keys.auths.get(d.registry) for d in destinations},
+            jobs=settings.push_jobs or len(destinations),
+            retries=settings.push_retries,
+            immutable=plan.immutable,
+            emit=emit,
+            preflight_tries={d.destination: d.preflight_attempts for d in target.destinations},
+        )
+        pushed.append(PushedImage(image.module, results))
+        error = error or publish.failure(results)
+        if many:
+            done = sum(r.status == "ok" for r in results)
+            emit(Progress("push", f"{image.module}: {done}/{len(destinations)} destinations", {"module": image.module, "key": image.module}))
+    return tuple(pushed), error

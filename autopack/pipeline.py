@@ -96,7 +96,7 @@ def _build(settings: Settings, emit: Emit, journal: Journal, login: Login | None
     with _stage(journal, emit, "image"):
         if build.error is not None:
             emit(LogLine("image", f"Maven failed; building the images whose modules were built: {', '.join(build.artifacts)}", "warning"))
-        images, error = image_stage.build_all(plan, build, engine, settings, emit)
+        images, error = image_stage.build_all(plan, build, engine, keys, settings, emit)
         journal.record(images=images)
         if error is not None:
             raise error
@@ -107,9 +107,10 @@ def _build(settings: Settings, emit: Emit, journal: Journal, login: Login | None
 
 
 def _settings_in_checkout(settings: Settings, checkout: Checkout, dest: Path, emit: Emit) -> Settings:
-    """A checked-out project's own autopack.toml joins the settings (below the command line)."""
-    if checkout.kind != "local":
-        settings = settings_module.with_project_file(settings, checkout.path)
+    """The project's own autopack.toml joins the settings (below the command line) wherever
+    the project came from: a checkout, a ``file://`` URL or ``--subdir`` of a directory
+    (a plain directory's own was read already, and is not read twice)."""
+    settings = settings_module.with_project_file(settings, checkout.path)
     if settings.config_file:
         where = settings.config_file.relative_to(dest) if settings.config_file.is_relative_to(dest) else None
         emit(LogLine("source", f"settings from {where} in the checkout" if where else f"settings from {settings.config_file}", "info"))

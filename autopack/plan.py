@@ -117,16 +117,23 @@ def make(settings: Settings, checkout: Checkout, model: Model, emit: Emit, start
     modules = _image_modules(reactor, settings)
     many = len(reactor.modules) > 1
     dockerfiles = [inspect_dockerfile(m.directory, _dockerfile_path(settings, m.directory)) for m in modules]
-    engine = Engine(settings.engine)
+    engine = Engine(settings.engine, settings.builder)
+    if engine.pushes_while_building and settings.immutable_tags and engine.client is None:
+        raise UsageError(
+            "--immutable-tags cannot be checked when a BuildKit daemon pushes as it builds and no Docker engine holds the image",
+            "run where a Docker engine answers (the daemon then loads the image, and the push stage checks the tags), or drop --immutable-tags",
+        )
     emit(LogLine(STAGE, f"engine: {engine.description}", "info"))
     build_secrets = _build_secrets(settings)
     planned, keys = _destinations(settings, emit)
+    if engine.pushes_while_building and engine.client is None and not planned:
+        raise UsageError("a BuildKit daemon with no Docker engine to load into needs somewhere to push the image", "give --push registry[:port]/repository, or run where a Docker engine answers")
     images = []
     for module, dockerfile in zip(modules, dockerfiles, strict=True):
         references = tuple(tags.render(settings.tags, _image_name(module.project, settings, many), _facts(module.project, checkout, settings, started_at)))
         images.append(
             PlannedImage(
-                module=module.artifact_id,
+                module=reactor.name(module),
                 references=references,
                 project=module.project,
                 dockerfile=dockerfile,
@@ -136,6 +143,7 @@ def make(settings: Settings, checkout: Checkout, model: Model, emit: Emit, start
                 destinations=_per_image(planned, references[0], many),
             )
         )
+    _one_image_per_reference(images)
     plan = Plan(
         project=reactor.root.project,
         images=tuple(images),
@@ -171,6 +179,20 @@ def _destinations(settings: Settings, emit: Emit) -> tuple[tuple[PlannedDestinat
     push_plan = destinations.plan(settings, emit)
     planned = tuple(PlannedDestination(d, (auth.origin if (auth := push_plan.auths.get(d)) else None), push_plan.preflight_tries.get(d, 0)) for d in push_plan.destinations)
     return planned, Keys(MappingProxyType({d.registry: auth for d, auth in push_plan.auths.items()}))
+
+
+def _one_image_per_reference(images: list[PlannedImage]) -> None:
+    """Two modules must never tag, or push to, one reference: the second would silently
+    replace the first. Refused before Maven, naming both."""
+    owner: dict[str, str] = {}
+    for image in images:
+        names = [*image.references, *(f"{d.destination.name}:{t}" for d in image.destinations for t in image.tags)]
+        for name in dict.fromkeys(names):
+            if (other := owner.setdefault(name, image.module)) != image.module:
+                raise UsageError(
+                    f"modules {other} and {image.module} would both be {name}",
+                    "give each module its own image name: images.<artifactId> in autopack.toml, or tags without a fixed name (-t '{version}')",
+                )
 
 
 def _per_image(planned: tuple[PlannedDestination, ...], reference: str, many: bool) -> tuple[PlannedDestination, ...]:

@@ -66,7 +66,8 @@ class Settings:
     no_cache: bool = False
     pull: bool = False
     network: str | None = None
-    engine: str = "auto"  # the builder: auto, buildkit, docker-api
+    engine: str = "auto"  # the builder: auto, buildkit, docker-api, buildah, buildkitd
+    builder: str | None = None  # a BuildKit daemon's address (--builder, AUTOPACK_BUILDER; else BUILDKIT_HOST)
     docker_host: str | None = None  # the engine to use, as DOCKER_HOST (tcp://, ssh://, unix://)
     build_secrets: Mapping[str, str] = field(default_factory=dict)  # BuildKit secret id → file
     jobs: int | None = None

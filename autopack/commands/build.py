@@ -80,8 +80,17 @@ def build(
         Optional[str],
         typer.Option(
             "--engine",
-            metavar="auto|buildkit|docker-api|buildah",
-            help="The builder: BuildKit through the docker CLI (the default where available), the Engine API's classic builder, or buildah (daemonless; auto picks it where no Docker engine is set up).",
+            metavar="auto|buildkit|docker-api|buildah|buildkitd",
+            help="The builder: BuildKit through the docker CLI (the default where available), the Engine API's classic builder, buildah (daemonless; auto picks it where no Docker engine is set up), or a BuildKit daemon (--builder).",
+            rich_help_panel=IMAGE,
+        ),
+    ] = None,
+    builder: Annotated[
+        Optional[str],
+        typer.Option(
+            "--builder",
+            metavar="ADDR",
+            help="A BuildKit daemon to build on: unix:///run/buildkit/buildkitd.sock, tcp://host:1234 (default: $BUILDKIT_HOST). The image is loaded into the Docker engine when one answers; the daemon pushes the first destination itself.",
             rich_help_panel=IMAGE,
         ),
     ] = None,
@@ -135,6 +144,7 @@ def build(
             "pull": pull,
             "network": network,
             "engine": engine,
+            "builder": builder,
             "build_secrets": parse_secrets(secret or ()),
             "build_number": build_number,
             **o.push_values(given),

@@ -18,13 +18,15 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import docker
 import docker.errors
+import requests
 
 from autopack import tags
-from autopack.engine import buildah, buildkit, docker_api, docker_push
+from autopack.engine import buildah, buildkit, buildkitd, docker_api, docker_push
 from autopack.engine.base import Builder, BuildRequest, Image, short
 from autopack.errors import ImageError, UsageError
 from autopack.events import Emit
@@ -32,7 +34,7 @@ from autopack.push.credentials import RegistryAuth
 
 BUILDERS: dict[str, Builder] = {buildkit.NAME: buildkit, docker_api.NAME: docker_api, buildah.NAME: buildah}
 _DAEMON_BUILDERS = (buildkit, docker_api)  # what auto picks from when a Docker engine answers
-KINDS = ("auto", *BUILDERS)
+KINDS = ("auto", *BUILDERS, buildkitd.NAME)
 PUSH_TIMEOUT = 3600  # seconds a push's stream may go without a byte
 
 __all__ = ["BUILDERS", "KINDS", "BuildRequest", "Engine", "Image"]
@@ -40,23 +42,35 @@ __all__ = ["BUILDERS", "KINDS", "BuildRequest", "Engine", "Image"]
 
 class Engine:
     """A connection to the Docker engine (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH)
-    and the builder chosen for it."""
+    and the builder chosen for it. ``builder_address`` (``--builder``, else
+    ``BUILDKIT_HOST``) is a BuildKit daemon to build on instead: the image is loaded into the
+    Docker engine when one answers, and the daemon pushes the first destination itself."""
 
-    def __init__(self, kind: str = "auto") -> None:
+    def __init__(self, kind: str = "auto", builder_address: str | None = None) -> None:
         if kind not in KINDS:
             raise UsageError(f"unknown engine '{kind}'", f"choose one of: {', '.join(KINDS)}")
+        if builder_address and kind not in ("auto", buildkitd.NAME):
+            raise UsageError(f"--builder names a BuildKit daemon, which --engine {kind} does not use", "drop --builder, or use --engine auto")
+        address = buildkitd.address_from(builder_address) if kind in ("auto", buildkitd.NAME) else None
+        if kind == buildkitd.NAME and address is None:
+            raise UsageError("--engine buildkitd needs the daemon's address", "give --builder ADDR, or set BUILDKIT_HOST")
         self.buildkit_cli: tuple | None = None  # found by buildkit.py, once
         self._bridge: bool | None = None
         self._push_turn = threading.Lock()
         self.version, self.os_type = "", "linux"
+        self.builder: Builder
         try:
             self.client: docker.DockerClient | None = docker.from_env(timeout=10, use_ssh_client=ssh_host())
             self.client.ping()
             version = self.client.version()
         except docker.errors.DockerException as e:
+            if address:
+                self.client = None  # the daemon builds, and pushes what it built
+                self.builder = _daemon(address)
+                return
             if (kind == buildah.NAME or kind == "auto" and _no_daemon_here()) and buildah.unavailable() is None:
                 self.client = None  # daemonless: buildah builds, and pushes what it built
-                self.builder: Builder = buildah
+                self.builder = buildah
                 return
             raise ImageError(
                 f"no Docker engine answers ({short(e)})",
@@ -64,7 +78,7 @@ class Engine:
             ) from e
         self.version = str(version.get("Version", "?"))
         self.os_type = str(version.get("Os", "linux"))
-        self.builder = self._choose(kind)
+        self.builder = _daemon(address) if address else self._choose(kind)
 
     @property
     def api(self) -> docker.APIClient:
@@ -82,7 +96,8 @@ class Engine:
 
     @property
     def description(self) -> str:
-        return f"{self.builder.NAME} (Docker engine {self.version})" if self.client is not None else f"{self.builder.NAME} (no Docker engine)"
+        builder = self.builder.description if isinstance(self.builder, buildkitd.Daemon) else self.builder.NAME
+        return f"{builder} (Docker engine {self.version})" if self.client is not None else f"{builder} (no Docker engine)"
 
     @property
     def has_bridge(self) -> bool:
@@ -97,28 +112,37 @@ class Engine:
     def existing(self, reference: str) -> Image:
         """An image already in the engine, for pushing it without a build."""
         try:
-            details = self.api.inspect_image(reference)
-        except docker.errors.ImageNotFound:
-            raise ImageError(f"no image {reference} in the engine", "build it first (autopack build), or check the name with docker images") from None
+            with engine_calls(f"inspecting {reference}"):
+                details = self.api.inspect_image(reference)
+        except ImageError as e:
+            if isinstance(e.__cause__, docker.errors.ImageNotFound):
+                raise ImageError(f"no image {reference} in the engine", "build it first (autopack build), or check the name with docker images") from None
+            raise
         return _image(details, (reference,), 0.0)
 
     def tag(self, image_id: str, references: Sequence[str]) -> None:
         for reference in references:
             repository, tag = tags.split_reference(reference)
-            self.api.tag(image_id, repository, tag, force=True)
+            with engine_calls(f"tagging {reference}"):
+                self.api.tag(image_id, repository, tag, force=True)
 
     def build(self, request: BuildRequest, emit: Emit) -> Image:
         """Build ``request`` with the chosen builder; the image as the store that holds it
         reports it (id, labels, size)."""
         started = time.monotonic()
-        image_id = self.builder.build(self, request, emit)
+        built = self.builder.build(self, request, emit)
+        pushed = {reference: built.digest for reference in built.pushed}
         if self.builder is buildah:
-            return _image(buildah.inspect(image_id), request.references, time.monotonic() - started, buildah.NAME)
-        try:
-            details = self.api.inspect_image(image_id)
-        except docker.errors.DockerException as e:
-            raise ImageError(f"the engine has no image {image_id} after the build: {short(e)}", "look at the engine's log") from e
-        return _image(details, request.references, time.monotonic() - started)
+            return _image(buildah.inspect(built.image_id), request.references, time.monotonic() - started, buildah.NAME)
+        if not built.loaded:  # only in the registry the builder pushed it to
+            return Image(built.image_id, request.references, dict(request.labels), 0, time.monotonic() - started, "registry", pushed)
+        with engine_calls(f"inspecting the built image {built.image_id}"):
+            details = self.api.inspect_image(built.image_id)
+        return replace(_image(details, request.references, time.monotonic() - started), pushed=pushed)
+
+    @property
+    def pushes_while_building(self) -> bool:
+        return self.builder.PUSHES
 
     def push(self, image: Image, name: str, tag: str, auth: RegistryAuth | None, retries: int, emit: Emit, on_attempt: Callable[[int], None]) -> str:
         """Push ``image`` as ``name:tag`` (``registry/repository``) from the store that holds
@@ -146,6 +170,25 @@ class Engine:
                 yield
             finally:
                 api.timeout = before
+
+
+def _daemon(address: str) -> buildkitd.Daemon:
+    daemon = buildkitd.Daemon(address)
+    if why := daemon.unavailable():
+        raise UsageError(f"--builder {address} cannot build here: {why}", "start it (scripts/buildkit start in this repository), or check --builder / BUILDKIT_HOST")
+    return daemon
+
+
+@contextlib.contextmanager
+def engine_calls(what: str) -> Iterator[None]:
+    """The Engine API's boundary: whatever the docker SDK or its HTTP layer raises (an engine
+    that went away, a refusal, a reply of the wrong shape) becomes the image stage's error."""
+    try:
+        yield
+    except docker.errors.DockerException as e:
+        raise ImageError(f"the engine failed {what}: {short(e)}", "look at the engine's log; is it still running?") from e
+    except (requests.RequestException, OSError, KeyError, ValueError) as e:
+        raise ImageError(f"the engine failed {what}: {type(e).__name__}: {short(e)}", "look at the engine's log; is it still running?") from e
 
 
 def _no_daemon_here() -> bool:

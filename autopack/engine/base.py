@@ -2,7 +2,9 @@
 module (``docker_api.py``, ``buildkit.py``) keeps.
 
 A builder is a module, not a class: it holds no state of its own; the connection to the
-engine (one docker client for the whole run) is the ``Engine`` it is handed.
+engine (one docker client for the whole run) is the ``Engine`` it is handed. The one
+exception is ``buildkitd.Daemon``, an object because it holds the address of the BuildKit
+daemon it builds on.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from autopack.events import Emit
 if TYPE_CHECKING:
     from autopack.engine import Engine
     from autopack.image.dockerfile import Dockerfile
+    from autopack.push.credentials import RegistryAuth
 
 STAGE = "image"
 
@@ -34,6 +37,8 @@ class BuildRequest:
     pull: bool = False
     network: str | None = None
     secrets: Mapping[str, Path] = field(default_factory=dict)  # BuildKit secret id → file
+    push_to: tuple[str, ...] = ()  # for a builder that PUSHES: the first destination's references
+    push_auth: RegistryAuth | None = field(default=None, repr=False)  # their registry's login
 
     @property
     def dockerfile_arg(self) -> str:
@@ -42,6 +47,16 @@ class BuildRequest:
             return str(self.dockerfile.path.resolve().relative_to(self.dockerfile.context.resolve()))
         except ValueError:
             return str(self.dockerfile.path.resolve())
+
+
+@dataclass(frozen=True)
+class Built:
+    """What a builder reports of one build."""
+
+    image_id: str  # the config digest: the image's id in a Docker engine or buildah's store
+    digest: str = ""  # the manifest digest of what the builder pushed
+    pushed: tuple[str, ...] = ()  # the references the builder pushed as it built
+    loaded: bool = True  # whether a local store (the Docker engine, buildah's) holds the image
 
 
 @dataclass(frozen=True)
@@ -83,13 +98,15 @@ class Builder(Protocol):
     """What every builder module provides."""
 
     NAME: str
+    PUSHES: bool  # pushes ``request.push_to`` itself as it builds
 
     def unavailable(self, engine: Engine) -> str | None:
         """Why this builder cannot build on ``engine`` (None: it can)."""
 
-    def build(self, engine: Engine, request: BuildRequest, emit: Emit) -> str:
-        """Build ``request`` and tag it with every reference; return the image id. A failed
-        build raises ``ImageError`` naming the step and the last lines of its output."""
+    def build(self, engine: Engine, request: BuildRequest, emit: Emit) -> Built:
+        """Build ``request`` and tag it with every reference (and, for a builder that
+        PUSHES, push it as ``request.push_to``). A failed build raises ``ImageError`` naming
+        the step and the last lines of its output."""
 
 
 def hint_for(message: str) -> str:

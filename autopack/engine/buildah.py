@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autopack import process, tags
-from autopack.engine.base import STAGE, BuildRequest, cli_options, hint_for
+from autopack.engine.base import STAGE, BuildRequest, Built, cli_options, hint_for
 from autopack.errors import ImageError, PushError
 from autopack.events import Emit, LogLine, Progress
 from autopack.files import write_atomically
@@ -35,6 +35,7 @@ from autopack.push.registry import is_loopback
 if TYPE_CHECKING:
     from autopack.engine import Engine
 
+PUSHES = False  # pushes only from its store, after the build (Engine.push)
 NAME = "buildah"
 _STEP = re.compile(r"^STEP (?P<i>\d+)/(?P<n>\d+): (?P<instruction>.+)$")
 _NOISE = re.compile(r"^(subprocess exited with status|time=\S+ level=warning)")  # the runtime's echo of the exit status
@@ -48,7 +49,9 @@ def unavailable(engine: Engine | None = None) -> str | None:
 
 def command(request: BuildRequest, iidfile: Path, insecure: bool) -> list[str]:
     """buildah's argv for ``request`` (a pure function: no value of a build arg in it)."""
-    argv = ["buildah", "build", "--iidfile", str(iidfile), "-f", str(request.dockerfile.path.resolve()), "--layers"]
+    # --force-rm: a step's working container goes even when the step fails or is interrupted
+    # (buildah keeps it by default, in its store, for good), as the classic builder's forcerm.
+    argv = ["buildah", "build", "--iidfile", str(iidfile), "-f", str(request.dockerfile.path.resolve()), "--layers", "--force-rm"]
     argv += cli_options(request, pull_flag="--pull-always", network=request.network)
     if insecure:
         argv.append("--tls-verify=false")
@@ -67,7 +70,7 @@ def base_images(request: BuildRequest) -> list[str]:
     return found
 
 
-def build(engine: Engine, request: BuildRequest, emit: Emit) -> str:
+def build(engine: Engine, request: BuildRequest, emit: Emit) -> Built:
     # Plain HTTP only when every base image comes from a loopback registry.
     registries = [tags.split_reference(b)[0].split("/")[0] for b in base_images(request)]
     insecure = bool(registries) and all(is_loopback(r) for r in registries)
@@ -97,7 +100,7 @@ def build(engine: Engine, request: BuildRequest, emit: Emit) -> str:
         image_id = iidfile.read_text().strip() if iidfile.is_file() else ""
     if not image_id:
         raise ImageError("buildah finished without writing the image id", "run with -v and look at the build output")
-    return image_id if image_id.startswith("sha256:") else f"sha256:{image_id}"
+    return Built(image_id if image_id.startswith("sha256:") else f"sha256:{image_id}")
 
 
 def inspect(image_id: str) -> dict:

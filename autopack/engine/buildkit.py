@@ -19,17 +19,19 @@ import shutil
 import subprocess
 import tempfile
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autopack import process
-from autopack.engine.base import STAGE, BuildRequest, cli_options, hint_for
+from autopack.engine.base import STAGE, BuildRequest, Built, cli_options, hint_for
 from autopack.errors import ImageError
 from autopack.events import Emit, LogLine, Progress
 
 if TYPE_CHECKING:
     from autopack.engine import Engine
 
+PUSHES = False  # pushes only from its store, after the build (Engine.push)
 NAME = "buildkit"
 # Names the docker CLI itself reads: a build arg of that name goes in argv, not the environment.
 _CLI_VARIABLES = frozenset({"PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_BUILDKIT", "DOCKER_CONTEXT"})
@@ -82,7 +84,7 @@ def command(base: tuple[str, ...], request: BuildRequest, iidfile: Path, network
     return [*argv, str(request.dockerfile.context)]
 
 
-def build(engine: Engine, request: BuildRequest, emit: Emit) -> str:
+def build(engine: Engine, request: BuildRequest, emit: Emit) -> Built:
     cli = _cli(engine)
     if cli is None:
         raise ImageError(f"BuildKit is not available: {unavailable(engine)}", "use --engine docker-api")
@@ -101,7 +103,7 @@ def build(engine: Engine, request: BuildRequest, emit: Emit) -> str:
         image_id = iidfile.read_text().strip() if iidfile.is_file() else ""
     if not image_id:
         raise ImageError("BuildKit finished without writing the image id", "run with -v and look at the build output")
-    return image_id
+    return Built(image_id)
 
 
 class ProgressWatcher:
@@ -112,15 +114,20 @@ class ProgressWatcher:
     _STEP = re.compile(r"^#(?P<id>\d+) \[(?:(?P<stage>[^\]]*?) )?(?P<i>\d+)/(?P<n>\d+)\] (?P<instruction>.+)$")
     _OUTPUT = re.compile(r"^#(?P<id>\d+) \d+\.\d+ (?P<text>.*)$")
     _STATE = re.compile(r"^#(?P<id>\d+) (?P<state>CACHED|DONE|ERROR|CANCELED)\b:? ?(?P<rest>.*)$")
+    _VERTEX = re.compile(r"^#(?P<id>\d+) (?P<name>.+)$")
 
-    def __init__(self, emit: Emit) -> None:
+    def __init__(self, emit: Emit, hint: Callable[[str], str] = hint_for) -> None:
         self.emit = emit
+        self.hint = hint  # a failure's hint from its message (buildkitd.py has its own)
         self.steps: dict[str, tuple[int, int, str]] = {}  # vertex → (i, n, instruction)
+        self.names: dict[str, str] = {}  # vertex → its first line ("exporting to image", a step, …)
         self.output: dict[str, deque[str]] = {}
         self.failed: tuple[str, str] | None = None  # (vertex, message)
         self.cached = 0
 
     def __call__(self, line: str) -> None:
+        if (m := self._VERTEX.match(line)) and m["id"] not in self.names:
+            self.names[m["id"]] = m["name"]
         if m := self._STEP.match(line):
             self.steps[m["id"]] = (int(m["i"]), int(m["n"]), m["instruction"])
             self._step(m["id"])
@@ -146,10 +153,10 @@ class ProgressWatcher:
             said = [line for line in completed.tail if line.strip() and not line.startswith("#")]
             message = said[-1] if said else f"exit code {completed.returncode}"
             message = re.sub(r"^(error|ERROR): ", "", message)
-            return ImageError(f"image build failed: {message}", hint_for(message))
+            return ImageError(f"image build failed: {message}", self.hint(message))
         vertex, message = self.failed
         i, n, instruction = self.steps.get(vertex, (0, 0, ""))
         where = f" at step {i}/{n} ({instruction})" if i else ""
         said = [line for line in self.output.get(vertex, ()) if line.strip()]
         tail = f"; its last output: {' | '.join(said[-3:])}" if said else ""
-        return ImageError(f"image build failed{where}: {message}{tail}", hint_for(message))
+        return ImageError(f"image build failed{where}: {message}{tail}", self.hint(message))

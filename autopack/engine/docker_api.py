@@ -18,14 +18,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import docker.errors
+import requests
 
-from autopack.engine.base import STAGE, BuildRequest, hint_for, short
+from autopack.engine.base import STAGE, BuildRequest, Built, hint_for, short
 from autopack.errors import ImageError, UsageError
 from autopack.events import Emit, LogLine, Progress
 
 if TYPE_CHECKING:
     from autopack.engine import Engine
 
+PUSHES = False  # pushes only from its store, after the build (Engine.push)
 NAME = "docker-api"
 _BUILD_TIMEOUT = 3600  # seconds a single read may wait: a quiet RUN step can take long
 
@@ -34,7 +36,7 @@ def unavailable(engine: Engine) -> str | None:
     return None  # every Docker engine has it
 
 
-def build(engine: Engine, request: BuildRequest, emit: Emit) -> str:
+def build(engine: Engine, request: BuildRequest, emit: Emit) -> Built:
     if request.secrets:
         raise UsageError(
             f"build secrets ({', '.join(request.secrets)}) need BuildKit; the classic builder would put them in a layer",
@@ -44,7 +46,7 @@ def build(engine: Engine, request: BuildRequest, emit: Emit) -> str:
         return _build(engine, request, emit, Path(scratch))
 
 
-def _build(engine: Engine, request: BuildRequest, emit: Emit, scratch: Path) -> str:
+def _build(engine: Engine, request: BuildRequest, emit: Emit, scratch: Path) -> Built:
     watcher = _BuildWatcher(emit)
     dockerfile, labels = _labelled(request, scratch)
     try:
@@ -66,7 +68,7 @@ def _build(engine: Engine, request: BuildRequest, emit: Emit, scratch: Path) -> 
             watcher(chunk)
     except docker.errors.APIError as e:
         raise ImageError(f"the engine refused the build: {short(e)}", hint_for(str(e))) from e
-    except docker.errors.DockerException as e:
+    except (docker.errors.DockerException, requests.RequestException, OSError) as e:  # the stream broke: the engine went away
         raise ImageError(f"image build failed: {short(e)}", "check the engine's log") from e
     watcher.finish()
     if watcher.error:
@@ -74,7 +76,7 @@ def _build(engine: Engine, request: BuildRequest, emit: Emit, scratch: Path) -> 
     if not watcher.image_id:
         raise ImageError("the engine finished the build without reporting an image id", "look at the engine's log")
     engine.tag(watcher.image_id, request.references)
-    return watcher.image_id
+    return Built(watcher.image_id)
 
 
 def _labelled(request: BuildRequest, scratch: Path) -> tuple[str, dict[str, str]]:

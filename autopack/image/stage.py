@@ -4,6 +4,7 @@ up to ``--jobs`` at once; one ``BuiltImage`` value per image."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from autopack import parallel
@@ -11,22 +12,28 @@ from autopack.engine import BuildRequest, Engine
 from autopack.errors import AutopackError, MavenError
 from autopack.events import Emit, Event, LogLine, Progress
 from autopack.maven.runner import MavenBuild
-from autopack.plan import Plan, PlannedImage
+from autopack.plan import Keys, Plan, PlannedImage
 from autopack.result import BuiltImage
 from autopack.settings import Settings
 
 STAGE = "image"
 
 
-def build_all(plan: Plan, maven: MavenBuild, engine: Engine, settings: Settings, emit: Emit) -> tuple[tuple[BuiltImage, ...], AutopackError | None]:
+def build_all(plan: Plan, maven: MavenBuild, engine: Engine, keys: Keys, settings: Settings, emit: Emit) -> tuple[tuple[BuiltImage, ...], AutopackError | None]:
     """Build every planned image that has its artifact; all are tried. Returns what was
-    built, and the error the stage ends with (the first, counting the others) if any failed."""
+    built, and the error the stage ends with (the first, counting the others) if any failed.
+    A builder that pushes as it builds pushes each image to its first destination (with
+    the login in ``keys``); the push stage copies from there."""
     ready = [i for i in plan.images if i.module in maven.artifacts]
     several = len(ready) > 1
 
     def build_one(planned: PlannedImage) -> BuiltImage | AutopackError:
         try:
-            built = BuiltImage(planned.module, engine.build(request(planned, maven.artifacts[planned.module], plan, settings), _for_module(emit, planned.module) if several else emit), maven.artifacts[planned.module])
+            wanted = request(planned, maven.artifacts[planned.module], plan, settings)
+            if engine.pushes_while_building and planned.destinations and not (plan.immutable and engine.client is not None):
+                first = planned.destinations[0].destination
+                wanted = replace(wanted, push_to=tuple(f"{first.name}:{t}" for t in planned.tags), push_auth=keys.auths.get(first.registry))
+            built = BuiltImage(planned.module, engine.build(wanted, _for_module(emit, planned.module) if several else emit), maven.artifacts[planned.module])
         except AutopackError as e:
             emit(Progress(STAGE, f"{planned.module}: failed", {"module": planned.module, "state": "failed"}))
             return e

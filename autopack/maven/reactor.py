@@ -68,6 +68,11 @@ class Reactor:
         given = {m.path for m in modules}
         return [m for m in self.modules if _name(m.project, self._ambiguous) in needed and m.path not in given]
 
+    def name(self, module: Module) -> str:
+        """The module's name in this reactor: its artifactId, or groupId:artifactId where two
+        modules share one."""
+        return _name(module.project, self._ambiguous)
+
     @cached_property
     def _ambiguous(self) -> frozenset[str]:
         return _shared_artifact_ids([m.project for m in self.modules])

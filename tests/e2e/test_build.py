@@ -78,7 +78,7 @@ def test_json_result_matches_the_image(hello):
     assert data["tests"]["run"] >= 1 and data["tests"]["failures"] == 0
     assert [s["name"] for s in data["stages"]] == ["source", "plan", "maven", "image"]
     assert all(s["status"] == "ok" and s["seconds"] >= 0 for s in data["stages"])
-    assert re.fullmatch(r"buildkit \(Docker engine [\d.]+\)", data["engine"]), data["engine"]  # what the plan chose
+    assert re.fullmatch(r"buildkit \(Docker engine \d+\.\S+\)", data["engine"]), data["engine"]  # what the plan chose
 
 
 def test_result_file_equals_stdout(hello):
@@ -207,3 +207,12 @@ def test_version_and_help():
     assert helptext.returncode == 0
     for needle in ("Examples", "--tag", "--define", "--build-arg", "--json", "Maven:", "Image:", "Output:"):
         assert needle in helptext.stdout
+
+
+def test_a_file_url_source_reads_the_projects_autopack_toml(tmp_path, engine, image_name):
+    project = copy_fixture("hello-service", tmp_path)
+    (project / "autopack.toml").write_text('tags = ["{version}-from-toml"]\n')
+    run = autopack("build", f"file://{project}", "--image", image_name, "--json")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout)["images"][0]["tags"] == [f"{image_name}:1.0.0-from-toml"]
+    assert "settings from" in run.stderr and "autopack.toml" in run.stderr

@@ -77,3 +77,20 @@ def test_unknown_and_library_modules_are_refused_before_maven(tmp_path):
     library = autopack("build", project, "--module", "lib")
     assert library.returncode == 2 and "library" in library.stderr.splitlines()[-1]
     assert not (project / "lib" / "target").exists()
+
+
+def test_two_modules_with_one_reference_are_refused_before_maven(tmp_path, image_name):
+    project = copy_fixture("multi-module", tmp_path)
+    same_tag = autopack("build", project, "-t", f"{image_name}:{{version}}", "--result-file", tmp_path / "r.json")
+    line = same_tag.stderr.splitlines()[-1]
+    assert same_tag.returncode == 2, same_tag.stderr[-2000:]
+    assert re.search(rf"modules greeter and echo would both be {re.escape(image_name)}:2\.1\.0", line), line
+    assert [s["name"] for s in json.loads((tmp_path / "r.json").read_text())["stages"]] == ["source", "plan"]
+    assert not (project / "greeter" / "target").exists()  # Maven never ran
+
+    # Two modules sharing one artifactId (in different groups) would push to one repository.
+    twin = project / "echo" / "pom.xml"
+    twin.write_text(twin.read_text().replace("<artifactId>echo</artifactId>", "<groupId>com.example.twin</groupId>\n  <artifactId>greeter</artifactId>", 1))
+    shared = autopack("build", project, "--image", image_name, "--push", "127.0.0.1:1/team", "--no-preflight")
+    assert shared.returncode == 2, shared.stderr[-2000:]
+    assert "would both be" in shared.stderr.splitlines()[-1] and "greeter" in shared.stderr.splitlines()[-1], shared.stderr[-500:]

@@ -96,6 +96,9 @@ def _build(settings: Settings, emit: Emit, journal: Journal, login: Login | None
     with _stage(journal, emit, "image"):
         if build.error is not None:
             emit(LogLine("image", f"Maven failed; building the images whose modules were built: {', '.join(build.artifacts)}", "warning"))
+        image_logs = {("image" if len(plan.images) == 1 else f"image:{module}"): str(path) for module, path in image_stage.logs(plan).items()}
+        journal.record(logs={**journal.result.logs, **image_logs})
+        emit(LogLine("image", f"image build log: {', '.join(image_logs.values())}", "info"))
         images, error = image_stage.build_all(plan, build, engine, keys, settings, emit)
         journal.record(images=images)
         if error is not None:

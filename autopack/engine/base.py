@@ -37,6 +37,7 @@ class BuildRequest:
     pull: bool = False
     network: str | None = None
     secrets: Mapping[str, Path] = field(default_factory=dict)  # BuildKit secret id → file
+    log: Path | None = None  # every line of the build's output goes here too (the image log)
     push_to: tuple[str, ...] = ()  # for a builder that PUSHES: the first destination's references
     push_auth: RegistryAuth | None = field(default=None, repr=False)  # their registry's login
 

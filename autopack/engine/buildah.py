@@ -90,7 +90,7 @@ def build(engine: Engine, request: BuildRequest, emit: Emit) -> Built:
         iidfile = Path(scratch) / "iid"
         env = {**os.environ, **request.build_args}
         try:
-            process.run(command(request, iidfile, insecure), env=env, on_line=on_line)
+            process.run(command(request, iidfile, insecure), env=env, on_line=on_line, log_path=request.log)
         except process.ProcessFailed as e:
             said = [line for line in output if line.strip()]
             last = said[-1] if said else f"exit code {e.completed.returncode}"

@@ -97,7 +97,7 @@ def build(engine: Engine, request: BuildRequest, emit: Emit) -> Built:
         iidfile = Path(scratch) / "iid"
         env = {**os.environ, **extra_env, **{k: v for k, v in request.build_args.items() if k not in _CLI_VARIABLES}}
         try:
-            process.run(command(base, request, iidfile, network), env=env, on_line=watcher)
+            process.run(command(base, request, iidfile, network), env=env, on_line=watcher, log_path=request.log)
         except process.ProcessFailed as e:
             raise watcher.failure(e.completed) from e
         image_id = iidfile.read_text().strip() if iidfile.is_file() else ""

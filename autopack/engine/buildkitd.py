@@ -175,7 +175,7 @@ class Daemon:
             if loader is not None:
                 loader.start()
             try:
-                process.run(argv, env=env, on_line=watcher)
+                process.run(argv, env=env, on_line=watcher, log_path=request.log)
             except process.ProcessFailed as e:
                 if loader is not None:
                     loader.finish(_GIVE_UP)

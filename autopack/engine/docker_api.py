@@ -15,11 +15,12 @@ import tempfile
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import docker.errors
 import requests
 
+from autopack import process, secrets
 from autopack.engine.base import STAGE, BuildRequest, Built, hint_for, short
 from autopack.errors import ImageError, UsageError
 from autopack.events import Emit, LogLine, Progress
@@ -47,7 +48,8 @@ def build(engine: Engine, request: BuildRequest, emit: Emit) -> Built:
 
 
 def _build(engine: Engine, request: BuildRequest, emit: Emit, scratch: Path) -> Built:
-    watcher = _BuildWatcher(emit)
+    log = open(request.log, "a", encoding="utf-8") if request.log else None  # noqa: SIM115 — closed below
+    watcher = _BuildWatcher(emit, log)
     dockerfile, labels = _labelled(request, scratch)
     try:
         stream = engine.api.build(
@@ -70,6 +72,9 @@ def _build(engine: Engine, request: BuildRequest, emit: Emit, scratch: Path) -> 
         raise ImageError(f"the engine refused the build: {short(e)}", hint_for(str(e))) from e
     except (docker.errors.DockerException, requests.RequestException, OSError) as e:  # the stream broke: the engine went away
         raise ImageError(f"image build failed: {short(e)}", "check the engine's log") from e
+    finally:
+        if log:
+            log.close()
     watcher.finish()
     if watcher.error:
         raise watcher.failure()
@@ -99,8 +104,9 @@ class _BuildWatcher:
     """Turns the build stream into events; remembers the step, the image id, the step's last
     lines of output and any error."""
 
-    def __init__(self, emit: Emit) -> None:
+    def __init__(self, emit: Emit, log: IO[str] | None = None) -> None:
         self.emit = emit
+        self.log = log  # the image log: every line, as the CLI builders' process.run writes theirs
         self.buffer = ""
         self.step = ""
         self.image_id = ""
@@ -111,6 +117,8 @@ class _BuildWatcher:
         if "error" in chunk or "errorDetail" in chunk:
             detail = chunk.get("errorDetail") or {}
             self.error = (detail.get("message") or chunk.get("error") or "unknown error").strip()
+            if self.log:
+                self.log.write(secrets.redact(process.strip_ansi(self.error)) + "\n")
             self.emit(LogLine(STAGE, self.error, "error"))
         if aux := chunk.get("aux"):
             self.image_id = aux.get("ID", self.image_id)
@@ -123,6 +131,8 @@ class _BuildWatcher:
                 self._line(line.rstrip("\r"))
 
     def _line(self, line: str) -> None:
+        if self.log:
+            self.log.write(secrets.redact(process.strip_ansi(line)) + "\n")
         if not line.strip():
             return
         if line.startswith("Step ") and " : " in line:

@@ -45,6 +45,14 @@ def build_all(plan: Plan, maven: MavenBuild, engine: Engine, keys: Keys, setting
     return built, _first([o for o in outcomes if isinstance(o, AutopackError)], several)
 
 
+def logs(plan: Plan) -> dict[str, Path]:
+    """Each image's build log, beside the Maven log: ``image.log``, or one per module."""
+    assert plan.log_dir is not None
+    if len(plan.images) == 1:
+        return {plan.images[0].module: plan.log_dir / "image.log"}
+    return {i.module: plan.log_dir / f"image-{i.module.replace(':', '-')}.log" for i in plan.images}
+
+
 def request(planned: PlannedImage, artifact_path: Path, plan: Plan, settings: Settings) -> BuildRequest:
     """What the builder gets: the plan's image, with ARTIFACT relative to its context."""
     assert planned.dockerfile is not None
@@ -62,6 +70,7 @@ def request(planned: PlannedImage, artifact_path: Path, plan: Plan, settings: Se
         settings.pull,
         settings.network,
         plan.build_secrets,
+        logs(plan)[planned.module] if plan.log_dir else None,
     )
 
 

@@ -83,8 +83,10 @@ def test_a_failing_run_step_under_buildah_names_the_step_and_its_output(tmp_path
     project = copy_fixture("broken/dockerfile-run-fails", tmp_path)
 
     run = autopack("build", project, "--engine", "buildah", "--image", image_name, "--build-arg", f"BASE_IMAGE={base}", "--skip-tests", "--network", "host", "--plain",
-                   env={"BUILDAH_ISOLATION": "chroot"})
+                   "--log-dir", tmp_path / "logs", env={"BUILDAH_ISOLATION": "chroot"})
 
     assert run.returncode == 5, run.stderr
     last = run.stderr.strip().splitlines()[-1]
     assert re.match(r"autopack: error: image build failed at step \d+/\d+ \(RUN echo .*\): .*exit status 3; its last output: provisioning step fails on purpose —", last), last
+    [log] = (tmp_path / "logs").glob("*/image.log")  # beside maven.log
+    assert (log.parent / "maven.log").is_file() and "provisioning step fails on purpose" in log.read_text()

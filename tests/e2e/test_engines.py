@@ -46,11 +46,15 @@ def test_every_builder_gives_the_same_tags_labels_and_a_running_image(tmp_path: 
 def test_a_failing_run_names_its_step_and_last_output_under_every_builder(tmp_path: Path, image_name: str, builder: str, step: str) -> None:
     project = copy_fixture("broken/dockerfile-run-fails", tmp_path)
 
-    run = autopack("build", project, "--image", image_name, "--engine", builder, "--plain", "--skip-tests")
+    run = autopack("build", project, "--image", image_name, "--engine", builder, "--plain", "--skip-tests", "--log-dir", tmp_path / "logs", "--result-file", tmp_path / "r.json")
 
     assert run.returncode == 5, run.stderr
     last = run.stderr.strip().splitlines()[-1]
     assert re.match(rf"autopack: error: image build failed at step {step}: .*(exit code: 3|non-zero code: 3); its last output: provisioning step fails on purpose", last), last
+    # The whole build output is kept beside the Maven log, and the result names the file.
+    log = Path(json.loads((tmp_path / "r.json").read_text())["logs"]["image"])
+    assert log.parent == Path(json.loads((tmp_path / "r.json").read_text())["logs"]["maven"]).parent
+    assert "provisioning step fails on purpose" in log.read_text() and "RUN" in log.read_text()
 
 
 CACHE_DOCKERFILE = """ARG BASE_IMAGE=autopack/jre:17

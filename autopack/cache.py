@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import re
+import secrets as secrets_module
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -78,14 +79,50 @@ def entry(key: str, timeout: float = LOCK_TIMEOUT) -> Iterator[Entry]:
 
 @contextlib.contextmanager
 def work_dir(prefix: str = "run-") -> Iterator[Path]:
-    """A fresh directory for one run's work tree, removed afterwards whatever happens."""
+    """A fresh directory for one run's work tree, removed afterwards whatever happens.
+
+    Each run holds the lock ``<dir>.lock`` for as long as its directory exists (taken before
+    the directory is made), so a directory whose lock nobody holds was left by a run that
+    was killed (SIGKILL, a lost machine): the next run removes it, never uses it."""
     parent = root() / "work"
     parent.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    _sweep(parent, prefix)
+    name = f"{prefix}{os.getpid()}-{secrets_module.token_hex(4)}"
+    path = parent / name
+    lock = Path(str(path) + ".lock")
     try:
-        yield path
+        with filelock.FileLock(str(lock), timeout=0):
+            path.mkdir(mode=0o700)
+            try:
+                yield path
+            finally:
+                shutil.rmtree(path, ignore_errors=True)
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        lock.unlink(missing_ok=True)
+
+
+def _sweep(parent: Path, prefix: str) -> None:
+    """Remove the work directories (and lock files) of runs that no longer hold their lock."""
+    for candidate in parent.glob(f"{prefix}*"):
+        if candidate.name.endswith(".lock"):
+            if not candidate.with_suffix("").exists():
+                _remove_if_unheld(candidate, None)
+            continue
+        _remove_if_unheld(Path(str(candidate) + ".lock"), candidate)
+
+
+def _remove_if_unheld(lock_path: Path, directory: Path | None) -> None:
+    lock = filelock.FileLock(str(lock_path), timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        return  # a live run's
+    try:
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
+    finally:
+        lock.release()
+        lock_path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -58,3 +58,4 @@ class PushError(AutopackError):
 
 
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM: a CI cancel, `timeout`, `kill`

@@ -13,7 +13,7 @@ import typer
 
 from autopack import reports, result, secrets
 from autopack import settings as settings_module
-from autopack.error_handler import error_handler
+from autopack.error_handler import error_handler, terminate_like_interrupt
 from autopack.errors import UsageError
 from autopack.files import write_atomically
 from autopack.result import Journal
@@ -112,32 +112,34 @@ def run_command(
     """Resolve settings, run ``body`` under a renderer, then summary, result and exit code —
     the same way for every command. ``cli`` may be a function, so that a malformed option
     value (``-D foo``) is reported like any other usage error."""
-    stream = sys.stderr if json_out else sys.stdout
-    verbosity: Literal["quiet", "normal", "verbose"] = "quiet" if quiet else "verbose" if verbose else "normal"
-    journal = Journal()
-    renderer = None
-    secrets.register_environment(os.environ)
-    with error_handler(log_dir) as outcome:
-        settings = settings_module.resolve(cli() if callable(cli) else cli, config=config)
-        if settings.docker_host:  # the docker SDK, the docker CLI and the project's own tools read it
-            os.environ["DOCKER_HOST"] = settings.docker_host
-        login = svn_login(settings, password_stdin)
-        renderer = make_renderer(stream, stages, verbosity, plain)
-        with renderer:
-            body(settings, renderer, journal, login)
-    data = journal.result.to_dict(outcome.exit_code, outcome.error)
-    if renderer is not None:
-        renderer.summary(data)
-    text = result.dumps(data)
-    if result_file:
-        write_atomically(result_file, text)
-    if dotenv:
-        write_atomically(dotenv, reports.dotenv(data))
-    if properties:
-        write_atomically(properties, reports.properties(data))
-    if json_out:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    if outcome.exit_code:
-        sys.stderr.write(outcome.line() + "\n")
-    raise typer.Exit(outcome.exit_code)
+    with terminate_like_interrupt():  # until the result is written: a SIGTERM unwinds like Ctrl-C
+        stream = sys.stderr if json_out else sys.stdout
+        verbosity: Literal["quiet", "normal", "verbose"] = "quiet" if quiet else "verbose" if verbose else "normal"
+        journal = Journal()
+        renderer = None
+        secrets.register_environment(os.environ)
+        with error_handler(log_dir) as outcome:
+            settings = settings_module.resolve(cli() if callable(cli) else cli, config=config)
+            if settings.docker_host:  # the docker SDK, the docker CLI and the project's own tools read it
+                os.environ["DOCKER_HOST"] = settings.docker_host
+            login = svn_login(settings, password_stdin)
+            renderer = make_renderer(stream, stages, verbosity, plain)
+            with renderer:
+                body(settings, renderer, journal, login)
+        data = journal.result.to_dict(outcome.exit_code, outcome.error)
+        if renderer is not None:
+            renderer.summary(data)
+        text = result.dumps(data)
+        if result_file:
+            write_atomically(result_file, text)
+        if dotenv:
+            write_atomically(dotenv, reports.dotenv(data))
+        if properties:
+            write_atomically(properties, reports.properties(data))
+        if json_out:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        if outcome.exit_code:
+            sys.stderr.write(outcome.line() + "\n")
+        code = outcome.exit_code
+    raise typer.Exit(code)

@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from autopack import cache, ci, source
+from autopack import cache, ci, process, source
 from autopack import plan as planning
 from autopack import settings as settings_module
 from autopack.engine import Engine
@@ -39,7 +39,11 @@ def run(settings: Settings, emit: Emit, journal: Journal, login: Login | None = 
     """Run every stage in order, recording each value in ``journal``; raises the failing
     stage's error. A checkout goes to a fresh work directory, removed when the run ends."""
     with cache.work_dir() as work:
-        _build(settings, emit, journal, login, work / "src")
+        try:
+            _build(settings, emit, journal, login, work / "src")
+        except BaseException:
+            process.stop_all()  # a worker thread's builder may still read the checkout: stop it first
+            raise
 
 
 def checkout_only(settings: Settings, dest: Path, emit: Emit, journal: Journal, login: Login | None = None) -> None:

@@ -3,10 +3,13 @@ leaves the process (renderers, result files, error messages, log files)."""
 
 from __future__ import annotations
 
+import base64
+import functools
+import json
 import re
 import threading
 from collections.abc import Mapping
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 MASK = "******"
 _lock = threading.Lock()
@@ -48,12 +51,84 @@ def register_environment(environ: Mapping[str, str]) -> None:
 
 
 def redact(text: str) -> str:
+    """``text`` with every registered secret masked, in each form it travels in (see
+    ``_forms``), and the password of any ``scheme://user:password@``. Every character of
+    every occurrence goes — overlapping ones (``abab`` in ``ababab``) and secrets that
+    overlap each other too: each run of overlapping occurrences becomes one mask."""
     with _lock:
-        known = sorted(_secrets, key=len, reverse=True)
+        known = tuple(_secrets)
+    spans = []
     for secret in known:
-        if secret in text:
-            text = text.replace(secret, MASK)
+        plain, encoded = _forms(secret)
+        for form in plain:
+            spans += _occurrences(text, form, widen=False)
+        for fragment in encoded:
+            spans += _occurrences(text, fragment, widen=True)
+    if spans:
+        text = _masked(text, spans)
     return _URL_PASSWORD.sub(r"\1:" + MASK + "@", text)
+
+
+def _occurrences(text: str, form: str, widen: bool) -> list[tuple[int, int]]:
+    """Every (start, end) of ``form`` in ``text``, overlapping ones included; ``widen``: each
+    grown to the whole base64 word around it (the characters that hold a part of the
+    secret's bits, and the rest of the encoded credential)."""
+    found = []
+    start = text.find(form)
+    while start >= 0:
+        end = start + len(form)
+        if widen:
+            while start > 0 and text[start - 1] in _BASE64_CHARS:
+                start -= 1
+            while end < len(text) and text[end] in _BASE64_CHARS:
+                end += 1
+            while end < len(text) and text[end] == "=":
+                end += 1
+        found.append((start, end))
+        start = text.find(form, found[-1][0] + 1 if not widen else end)
+    return found
+
+
+def _masked(text: str, spans: list[tuple[int, int]]) -> str:
+    out, at = [], 0
+    for start, end in sorted(spans):
+        if start < at:  # overlaps the run being masked: extend it
+            if end > at:
+                at = end
+            continue
+        out += [text[at:start], MASK]
+        at = end
+    return "".join(out) + text[at:]
+
+
+_BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_")
+
+
+@functools.lru_cache(maxsize=256)
+def _forms(secret: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The forms a secret travels in: (plain forms, base64 fragments).
+
+    Plain: as given; URL-encoded (``quote`` with and without '/' kept, ``quote_plus``, upper-
+    and lowercase hex); JSON-escaped as Python and as Go write it (``\\u00e9`` or ``é``; Go's
+    ``\\u0026`` for ``&``, ``<``, ``>``). Base64 (standard and URL-safe): the secret's bytes
+    at each of the three alignments they can have inside encoded data — ``user:secret`` in
+    an ``Authorization: Basic`` header or a Docker config's ``auth`` puts them after
+    ``len(user) + 1`` bytes — as the run of characters that depend on the secret's bits
+    alone; a match is widened to the whole base64 word it sits in."""
+    encoded_forms = (quote(secret, safe=""), quote(secret), quote_plus(secret))
+    lower = tuple(re.sub(r"%[0-9A-F]{2}", lambda m: m[0].lower(), f) for f in encoded_forms)
+    python_json = json.dumps(secret)[1:-1]
+    unicode_json = json.dumps(secret, ensure_ascii=False)[1:-1]
+    go_json = unicode_json.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    plain = tuple(dict.fromkeys(f for f in (secret, *encoded_forms, *lower, python_json, unicode_json, go_json) if len(f) >= 4))
+    data = secret.encode()
+    fragments = []
+    for offset in range(3):
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            chars = encode(bytes(offset) + data).decode()
+            first, last = -(-offset * 8 // 6), (offset + len(data)) * 8 // 6  # the characters of the secret's bits alone
+            fragments.append(chars[first:last])
+    return plain, tuple(dict.fromkeys(f for f in fragments if len(f) >= 4))
 
 
 # The password of user:password@ inside any URL, even one that was never registered.

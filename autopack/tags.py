@@ -39,10 +39,10 @@ def tag_safe(value: str) -> str:
 
 def split_reference(reference: str) -> tuple[str, str]:
     """``name[:tag]`` → (name, tag); a ``:`` inside the registry's host:port is not a tag."""
-    name, _, last = reference.rpartition("/")
+    last = reference.rpartition("/")[2]
     if ":" in last:
-        last, _, tag = last.partition(":")
-        return (f"{name}/{last}" if name else last), tag
+        tag = last.partition(":")[2]
+        return reference[: len(reference) - len(tag) - 1], tag  # all before ":tag", a leading "/" too
     return reference, ""
 
 
@@ -88,9 +88,20 @@ def render(templates: Iterable[str], image: str, facts: Mapping[str, str | None]
     return references
 
 
+def _fields(template: str) -> list[str]:
+    """Every placeholder of ``template``, those nested in a format spec (``{a:{b}}``) too."""
+    found = []
+    for _, field, spec, _ in string.Formatter().parse(template):
+        if field is not None:
+            found.append(field)
+        if spec:
+            found += _fields(spec)
+    return found
+
+
 def _fill(template: str, values: Mapping[str, str], facts: Mapping[str, str | None]) -> str:
     try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+        fields = _fields(template)
     except ValueError as e:
         raise UsageError(f"tag template '{template}' is malformed: {e}", "balance the braces: '{version}'") from e
     for field in fields:
@@ -104,7 +115,10 @@ def _fill(template: str, values: Mapping[str, str], facts: Mapping[str, str | No
                 f"tag template '{template}' needs {{{field}}}, which this build does not know",
                 _MISSING_HINTS.get(field, "drop that tag"),
             )
-    return template.format_map(_Facts(values))
+    try:
+        return template.format_map(_Facts(values))
+    except (ValueError, TypeError) as e:  # a conversion or format spec str.format refuses: {version!x}, {version:d}
+        raise UsageError(f"tag template '{template}' is malformed: {e}", "write placeholders as '{version}', without '!' or ':'") from e
 
 
 _MISSING_HINTS = {

@@ -11,6 +11,7 @@ instruction to a copy of the Dockerfile instead, which the SDK sends with the co
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections import deque
 from collections.abc import Mapping
@@ -104,6 +105,10 @@ class _BuildWatcher:
     """Turns the build stream into events; remembers the step, the image id, the step's last
     lines of output and any error."""
 
+    # The engine's own lines; a step's output that merely starts alike ("Step one : …") is output.
+    _STEP = re.compile(r"Step (?P<step>(?P<number>[0-9]+)(?:/(?P<total>[0-9]+))?) : (?P<instruction>.*)")
+    _BUILT = re.compile(r"Successfully built (\S+)\s*")
+
     def __init__(self, emit: Emit, log: IO[str] | None = None) -> None:
         self.emit = emit
         self.log = log  # the image log: every line, as the CLI builders' process.run writes theirs
@@ -114,17 +119,20 @@ class _BuildWatcher:
         self.output: deque[str] = deque(maxlen=10)  # of the current step
 
     def __call__(self, chunk: Mapping) -> None:
+        # A chunk is whatever JSON the engine sent: a value of an unexpected type is absent.
         if "error" in chunk or "errorDetail" in chunk:
-            detail = chunk.get("errorDetail") or {}
-            self.error = (detail.get("message") or chunk.get("error") or "unknown error").strip()
+            detail = chunk.get("errorDetail")
+            said = (detail.get("message") if isinstance(detail, Mapping) else None, chunk.get("error"))
+            self.error = next((m.strip() for m in said if isinstance(m, str) and m.strip()), "unknown error")
             if self.log:
                 self.log.write(secrets.redact(process.strip_ansi(self.error)) + "\n")
             self.emit(LogLine(STAGE, self.error, "error"))
-        if aux := chunk.get("aux"):
-            self.image_id = aux.get("ID", self.image_id)
-        if status := chunk.get("status"):  # a pull of the base image
-            self.emit(LogLine(STAGE, f"{chunk.get('id', '')} {status}".strip(), "debug"))
-        if text := chunk.get("stream"):
+        if isinstance(aux := chunk.get("aux"), Mapping) and isinstance(aux.get("ID"), str) and aux["ID"]:
+            self.image_id = aux["ID"]
+        if isinstance(status := chunk.get("status"), str) and status:  # a pull of the base image
+            layer = chunk.get("id")
+            self.emit(LogLine(STAGE, f"{layer if isinstance(layer, str) else ''} {status}".strip(), "debug"))
+        if isinstance(text := chunk.get("stream"), str) and text:
             self.buffer += text
             *lines, self.buffer = self.buffer.split("\n")
             for line in lines:
@@ -135,15 +143,14 @@ class _BuildWatcher:
             self.log.write(secrets.redact(process.strip_ansi(line)) + "\n")
         if not line.strip():
             return
-        if line.startswith("Step ") and " : " in line:
-            self.step, _, instruction = line[len("Step ") :].partition(" : ")
-            number, _, total = self.step.partition("/")
+        if m := self._STEP.fullmatch(line):
+            self.step, instruction = m["step"], m["instruction"]
             self.output.clear()
-            self.emit(Progress(STAGE, f"Step {self.step} · {instruction}", {"step": int(number), "steps": int(total or 0), "instruction": instruction}))
+            self.emit(Progress(STAGE, f"Step {self.step} · {instruction}", {"step": int(m["number"]), "steps": int(m["total"] or 0), "instruction": instruction}))
             self.emit(LogLine(STAGE, line, "debug"))
             return
-        if line.startswith("Successfully built ") and not self.image_id:
-            self.image_id = line.split()[-1]
+        if (m := self._BUILT.fullmatch(line)) and not self.image_id:
+            self.image_id = m[1]
         elif not line.startswith((" ---> ", "Removing intermediate container")):
             self.output.append(line)
         self.emit(LogLine(STAGE, line, "debug"))

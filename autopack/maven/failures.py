@@ -109,7 +109,7 @@ def download_failure(lines: Sequence[str], local_repository: Path, mirror_ids: C
 
     file = local_file(local_repository, artifact)
     mirror = repo in mirror_ids
-    if file.is_file():
+    if _is_file(file):
         hint = f"{file} is already in the local repository, recorded as downloaded from another repository: delete {file.parent / '_remote.repositories'} and Maven uses it (--offline alone does not help)"
     elif reason == "offline":
         hint = f"it was never downloaded into {local_repository}: run once online, or drop --offline"
@@ -122,3 +122,12 @@ def download_failure(lines: Sequence[str], local_repository: Path, mirror_ids: C
     if cached:
         hint += "; Maven cached this failure: once fixed, add --maven-arg=-U"
     return MavenError(message, hint)
+
+
+def _is_file(path: Path) -> bool:
+    """``Path.is_file``, but False for a path the system cannot even look up (a name over
+    255 bytes from Maven's output raises ENAMETOOLONG)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False

@@ -86,6 +86,8 @@ def resolve(
         if revision and revision.upper() != peg:
             raise UsageError(f"{location} names revision {peg} but --revision says {revision}", "give the revision once")
         revision, location = peg, location[: -len(m[0])]
+        if _SVN_PEG.search(urlsplit(location).path):
+            raise UsageError(f"{location}@{peg} names two revisions", "give one revision: URL@REV, or --revision")
     spec = SourceSpec(location, kind, ref, revision, branch, svn_tag, subdir, shallow, login)
     safety.check(spec)
     unused = {"--ref": ref if kind == "svn" else None, "--revision/--svn-tag": revision or svn_tag if kind == "git" else None}
@@ -94,6 +96,8 @@ def resolve(
             raise UsageError(f"{option} does not apply to a {kind} source", "use --ref for git, --revision/--branch/--svn-tag for svn")
     if kind == "local" and (ref or revision or branch or svn_tag):
         raise UsageError(f"{location} is a local directory: it has no refs or revisions", "check out the wanted version first, or give a repository URL")
+    if kind == "local":
+        _expanded(Path(location.removeprefix("file://")))  # as source/local.py reads it
     return spec
 
 
@@ -120,10 +124,22 @@ def backend(kind: str) -> Source:
 
 def _detect(location: str, scheme: str, environ: Mapping[str, str], gitlab_url: str | None, login: Login | None, emit: Emit) -> str:
     if scheme in ("", "file"):
-        return _detect_on_disk(Path(urlsplit(location).path if scheme else location).expanduser())
+        path = _expanded(Path(urlsplit(location).path if scheme else location))
+        try:
+            return _detect_on_disk(path)
+        except OSError as e:  # a name too long for the file system, a directory it may not read
+            raise SourceError(f"cannot look at {path}: {e.strerror or e}", "give the path of a directory that exists") from None
     kind = _ask_server(location, environ, gitlab_url, login)
     emit(LogLine("source", f"{secrets.strip_url_credentials(location)} answers as a {kind} server", "info"))
     return kind
+
+
+def _expanded(path: Path) -> Path:
+    """``path`` with ``~`` / ``~user`` expanded; a user that does not exist is a usage error."""
+    try:
+        return path.expanduser()
+    except RuntimeError:
+        raise UsageError(f"'{path}' starts with the home directory of a user that does not exist", "write the path without '~user', or name a user of this machine") from None
 
 
 def _detect_on_disk(path: Path) -> str:

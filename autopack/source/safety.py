@@ -13,8 +13,9 @@ from autopack.source.base import SourceSpec
 
 _REMOTE_HELPER = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
 _SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/]+)@)?(?P<host>[^:/]+):(?P<path>.*)$")
-_REF = re.compile(r"^[A-Za-z0-9._/+-]+$")
-_REVISION = re.compile(r"^(?:HEAD|\d+)$", re.IGNORECASE)
+# fullmatch, ASCII digits: "$" would let a trailing newline through, "\d" any script's digits.
+_REF = re.compile(r"[A-Za-z0-9._/+-]+")
+_REVISION = re.compile(r"HEAD|[0-9]+", re.IGNORECASE)
 
 
 def check(spec: SourceSpec) -> None:
@@ -23,14 +24,20 @@ def check(spec: SourceSpec) -> None:
     for option, value in (("--ref", spec.ref), ("--branch", spec.branch), ("--svn-tag", spec.svn_tag)):
         if value is None:
             continue
-        if value.startswith("-") or not _REF.match(value) or ".." in value or value.endswith((".lock", "/")):
+        if value.startswith("-") or not _REF.fullmatch(value) or ".." in value or value.endswith((".lock", "/")):
             raise UsageError(f"{option} '{value}' is not a valid name", "use letters, digits and . _ / + - (not starting with '-')")
-    if spec.revision is not None and not _REVISION.match(spec.revision):
+    if spec.revision is not None and not _REVISION.fullmatch(spec.revision):
         raise UsageError(f"--revision '{spec.revision}' is not a revision", "give a number or HEAD")
     if spec.subdir is not None:
         sub = PurePosixPath(spec.subdir)
         if sub.is_absolute() or ".." in sub.parts or spec.subdir.startswith("-"):
             raise UsageError(f"--subdir '{spec.subdir}' leads outside the checkout", "give a relative path inside the repository")
+
+
+def valid_ref(value: str) -> bool:
+    """Whether ``value`` may be handed to git as a ref name, by the rule ``check`` holds
+    ``--ref`` to: for the names a server or a repository supplies too."""
+    return not value.startswith("-") and bool(_REF.fullmatch(value)) and ".." not in value and not value.endswith((".lock", "/"))
 
 
 def _check_location(location: str) -> None:
@@ -43,8 +50,11 @@ def _check_location(location: str) -> None:
         raise refuse("'<transport>::' remote helpers can run arbitrary commands")
     if any(ord(c) < 32 for c in location):
         raise refuse("it holds control characters")
+    try:
+        parts = urlsplit(location)  # every later step splits it too: refuse what cannot be split
+    except ValueError as e:
+        raise refuse(f"it is not a valid URL ({e})") from None
     if "://" in location:
-        parts = urlsplit(location)
         host = parts.netloc.rpartition("@")[2]
         if host.startswith("-") or parts.path.startswith("-"):
             raise refuse("its host or path begins with '-'")

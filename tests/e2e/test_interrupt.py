@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
 import pytest
 
 from autopack.source import svn
-from tests.conftest import AUTOPACK, autopack, copy_fixture, result_schema
+from tests.conftest import AUTOPACK, BASE_IMAGE, autopack, copy_fixture, result_schema
+from tests.servers.registry import Registry
 from tests.source.svn_fixtures import svn as run_svn
 
 pytestmark = pytest.mark.e2e
@@ -98,29 +102,77 @@ def test_ctrl_c_during_maven_stops_the_maven_tree_and_exits_130(tmp_path: Path, 
     assert engine.images.list(name=image_name) == []
 
 
-@pytest.mark.parametrize("builder", ["buildkit", "docker-api"])
-def test_ctrl_c_during_the_image_build_cancels_it_in_the_engine(tmp_path: Path, engine, image_name, builder: str) -> None:
-    """The RUN step's process (a container of the classic builder's; a runc process of
-    BuildKit's) runs when SIGINT comes; it is gone soon after, and nothing is tagged."""
-    project = copy_fixture("hello-service", tmp_path)
-    dockerfile = project / "Dockerfile"
-    dockerfile.write_text(dockerfile.read_text().replace("WORKDIR /app\n", "WORKDIR /app\nRUN sleep 120\n"))
-    containers_before = {c.id for c in engine.containers.list(all=True)}
-    run = Interruptible(["build", str(project), "--image", image_name, "--skip-tests", "--engine", builder], {})
+@pytest.fixture
+def buildah_base(tmp_path_factory: pytest.TempPathFactory, engine) -> Iterator[str]:
+    """The base image in a loopback registry, where buildah (which reads no Docker engine)
+    pulls it from; the copy in buildah's store is removed after. (Not under the test's
+    tmp_path: no process of the test's own may mention that.)"""
+    if shutil.which("buildah") is None:
+        pytest.skip("buildah is not installed (scripts/setup installs it)")
+    with Registry(tmp_path_factory.mktemp("buildah-registry")) as registry:
+        base = registry.ref("base/jre", "17")
+        engine.images.get(BASE_IMAGE).tag(base)
+        for _ in engine.api.push(base, stream=True, decode=True):
+            pass
+        engine.images.remove(base)
+        try:
+            yield base
+        finally:
+            subprocess.run(["buildah", "rmi", base], capture_output=True, timeout=60)
 
-    run.wait_for(lambda: any("RUN sleep 120" in line for line in run.lines))
-    run.wait_for(lambda: processes_mentioning("sleep 120"))  # the step runs
+
+def buildah_containers() -> set[str]:
+    return set(subprocess.run(["buildah", "containers", "-q", "--notruncate"], capture_output=True, text=True, timeout=60, check=True).stdout.split())
+
+
+def buildah_images_named(repository: str) -> list[str]:
+    listed = json.loads(subprocess.run(["buildah", "images", "--json"], capture_output=True, text=True, timeout=60, check=True).stdout or "[]")
+    return [name for image in listed for name in image.get("names") or [] if repository in name]
+
+
+@pytest.mark.parametrize("builder", ["buildkit", "docker-api", "buildah"])
+def test_ctrl_c_during_the_image_build_cancels_it_in_the_engine(request: pytest.FixtureRequest, tmp_path: Path, engine, image_name, builder: str) -> None:
+    """The RUN step's process (a container of the classic builder's; a runc process of
+    BuildKit's; buildah's chroot child) runs when SIGINT comes; it is gone soon after, with
+    every process of the run, nothing is tagged, no container of the build is left, and the
+    run's work directory and scratch files are removed."""
+    project = copy_fixture("hello-service", tmp_path)
+    nap = f"sleep 120.{uuid.uuid4().int % 10**6:06d}"  # this test's own: another run's sleep is not ours
+    dockerfile = project / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("WORKDIR /app\n", f"WORKDIR /app\nRUN {nap}\n"))
+    (tmp_path / "tmp").mkdir()
+    env = {"AUTOPACK_CACHE_DIR": str(tmp_path / "cache"), "TMPDIR": str(tmp_path / "tmp")}
+    args = ["build", str(project), "--image", image_name, "--skip-tests", "--engine", builder]
+    if builder == "buildah":
+        # As test_buildah.py: the base from a loopback registry; chroot isolation, where
+        # containers do not nest, and then RUN needs the host's network.
+        args += ["--build-arg", f"BASE_IMAGE={request.getfixturevalue('buildah_base')}", "--network", "host"]
+        env["BUILDAH_ISOLATION"] = "chroot"
+
+    def containers() -> set[str]:
+        return buildah_containers() if builder == "buildah" else {c.id for c in engine.containers.list(all=True)}
+
+    containers_before = containers()
+    run = Interruptible(args, env)
+
+    run.wait_for(lambda: any(f"RUN {nap}" in line for line in run.lines))
+    run.wait_for(lambda: processes_mentioning(nap))  # the step runs
     took = run.interrupt()
 
     assert run.proc.returncode == 130, "\n".join(run.lines)
     assert took < 15, "autopack waited for the build instead of stopping"
     assert run.lines[-1] == "autopack: error: interrupted"
     deadline = time.monotonic() + 20
-    while (processes_mentioning("sleep 120") or {c.id for c in engine.containers.list(all=True)} - containers_before) and time.monotonic() < deadline:
+    while (processes_mentioning(nap) or processes_mentioning(str(tmp_path)) or containers() - containers_before) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert processes_mentioning("sleep 120") == [], "the build's RUN step outlived the interrupt"
-    assert {c.id for c in engine.containers.list(all=True)} - containers_before == set(), "the build's container was left behind"
+    assert processes_mentioning(nap) == [], "the build's RUN step outlived the interrupt"
+    assert processes_mentioning(str(tmp_path)) == [], "a process of the run outlived it"
+    assert containers() - containers_before == set(), "the build's container was left behind"
     assert engine.images.list(name=image_name) == []
+    if builder == "buildah":
+        assert buildah_images_named(image_name) == []
+    assert [p for p in (tmp_path / "cache" / "work").glob("*") if p.is_dir()] == [], "the run's work directory was left"
+    assert list((tmp_path / "tmp").glob("autopack-*")) == [], "the build's scratch directory was left"
 
 
 @pytest.fixture(scope="module")

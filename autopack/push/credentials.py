@@ -22,12 +22,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autopack import process, secrets
+import docker.auth
+import docker.credentials
+import docker.errors
+
+from autopack import secrets
 from autopack.errors import UsageError
 from autopack.files import write_atomically
-
-DOCKER_HUB = "docker.io"
-_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
 
 
 @dataclass(frozen=True)
@@ -86,51 +87,29 @@ def _read_config(path: Path, required: bool = True) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _keys(registry: str) -> tuple[str, ...]:
-    if registry == DOCKER_HUB:
-        return _HUB_KEYS
-    return (registry, f"https://{registry}", f"http://{registry}", f"https://{registry}/v1/", f"https://{registry}/v2/")
-
-
 def _from_config(config: dict, registry: str, origin: str) -> RegistryAuth | None:
-    keys = _keys(registry)
-    helpers = config.get("credHelpers") or {}
-    for key in keys:
-        if key in helpers:
-            return _from_helper(helpers[key], registry, f"{origin} credHelpers ({helpers[key]})")
-    auths = config.get("auths") or {}
-    entry = next((auths[k] for k in keys if k in auths), None)
-    if config.get("credsStore") and (entry is not None or not auths):
-        found = _from_helper(config["credsStore"], registry, f"{origin} credsStore ({config['credsStore']})")
-        if found:
-            return found
-    if isinstance(entry, dict):
-        if entry.get("auth"):
-            try:
-                user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
-            except (ValueError, UnicodeDecodeError):
-                raise UsageError(f"the {origin} entry for {registry} has an unreadable 'auth'", f"log in again: autopack login {registry}") from None
-            if user and password:
-                return RegistryAuth(user, password, f"{origin} auths")
-        if entry.get("username") and entry.get("password"):
-            return RegistryAuth(entry["username"], entry["password"], f"{origin} auths")
-    return None
-
-
-def _from_helper(helper: str, registry: str, origin: str) -> RegistryAuth | None:
-    """``docker-credential-<helper> get`` with the registry on stdin, as the docker CLI does."""
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", helper):
-        raise UsageError(f"credential helper name '{helper}' is not valid", "fix credHelpers/credsStore in the Docker config")
-    output: list[str] = []
-    completed = process.run([f"docker-credential-{helper}", "get"], stdin_text=registry, on_line=output.append, check=False, tail_lines=0)
-    if completed.returncode != 0:
-        return None  # "credentials not found" is not an error: the next source may have them
+    """The login for ``registry`` in a Docker config, resolved by the docker SDK exactly as
+    the docker CLI does it: ``credHelpers`` for that registry, else ``credsStore``, then
+    ``auths`` (legacy full-URL keys included). A helper's answer is used as it was read."""
     try:
-        answer = json.loads("\n".join(output))
-    except ValueError:
+        auths = docker.auth.parse_auth(config.get("auths") or {}, raise_on_error=True)
+    except (docker.errors.InvalidConfigFile, ValueError):  # binascii.Error is a ValueError
+        raise UsageError(f"the {origin} entry for a registry has an unreadable 'auth'", f"log in again: autopack login {registry}") from None
+    auth_config = docker.auth.AuthConfig({**config, "auths": auths})
+    store_name = auth_config.get_credential_store(registry) if (auth_config.creds_store or auth_config.cred_helpers) else None
+    if store_name is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", store_name):
+        raise UsageError(f"credential helper name '{store_name}' is not valid", "fix credHelpers/credsStore in the Docker config")
+    try:
+        found = auth_config.resolve_authconfig(registry)
+    except docker.errors.DockerException as e:
+        raise UsageError(f"the credential helper docker-credential-{store_name} failed for {registry}", f"check it: docker-credential-{store_name} list") from e
+    if not found:
         return None
-    user, secret = answer.get("Username"), answer.get("Secret")
-    return RegistryAuth(user, secret, origin) if user and secret else None
+    if "Username" in found:  # the helper's answer (the SDK's capitalised keys)
+        user, password, where = found.get("Username"), found.get("Password"), f"{origin} {'credHelpers' if registry in auth_config.cred_helpers else 'credsStore'} ({store_name})"
+    else:
+        user, password, where = found.get("username"), found.get("password"), f"{origin} auths"
+    return RegistryAuth(user, password, where) if user and password else None
 
 
 def store(registry: str, auth: RegistryAuth, environ: Mapping[str, str] | None = None) -> Path:
@@ -141,10 +120,9 @@ def store(registry: str, auth: RegistryAuth, environ: Mapping[str, str] | None =
     config = _read_config(path, required=False)
     helper = (config.get("credHelpers") or {}).get(registry) or config.get("credsStore")
     if helper:
-        payload = json.dumps({"ServerURL": registry, "Username": auth.username, "Secret": auth.password})
         try:
-            process.run([f"docker-credential-{helper}", "store"], stdin_text=payload)
-        except process.ProcessFailed as e:
+            docker.credentials.Store(helper, environment=dict(environ)).store(registry, auth.username, auth.password)
+        except docker.credentials.StoreError as e:
             raise UsageError(f"the credential helper docker-credential-{helper} refused to store the login", "check that the helper works: docker-credential-" + helper + " list") from e
         config.setdefault("auths", {})[registry] = {}
     else:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from autopack import process, secrets
+from autopack import printable, process, secrets
 from autopack.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, AutopackError
 
 
@@ -41,7 +41,7 @@ class Outcome:
 
     def line(self) -> str:
         text = f"autopack: error: {self.message}" + (f" — {self.hint}" if self.hint else "")
-        return secrets.redact(" ".join(text.split()))
+        return printable.clean(" ".join(text.split()))  # a registry's or server's words, made inert
 
 
 @contextlib.contextmanager
@@ -92,5 +92,5 @@ def _write_traceback(log_dir: Path | None) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix="autopack-crash-", suffix=".log", dir=directory)
     with open(fd, "w", encoding="utf-8") as f:
-        f.write(secrets.redact(traceback.format_exc()))
+        f.write("\n".join(printable.clean_lines(traceback.format_exc())) + "\n")
     return Path(name)

@@ -4,30 +4,24 @@ to a callback and to a log file; failures readable, with secrets redacted."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import signal
 import subprocess
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
-from autopack import secrets
-
-# Colour and cursor codes some tools emit even in batch mode (Maven 3.8 prints ESC[0m).
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
-
+from autopack import printable, secrets
 
 # Every child still running, so that an interrupt stops those that run on a worker thread
 # too: that thread may never see the KeyboardInterrupt (parallel.py's are daemons).
 _running: set[subprocess.Popen] = set()
 _running_lock = threading.Lock()
-
-
-def strip_ansi(text: str) -> str:
-    return _ANSI.sub("", text)
 
 
 @dataclass(frozen=True)
@@ -56,12 +50,20 @@ def run(
     tail_lines: int = 50,
     check: bool = True,
     stdin_text: str | None = None,
+    split_cr: bool = False,
 ) -> Completed:
-    """Run ``argv``; every line of its merged stdout/stderr goes to ``on_line`` (redacted)
-    and to ``log_path``. Raises ``ProcessFailed`` on a non-zero exit when ``check``.
+    """Run ``argv``; every line of its merged stdout/stderr goes to ``on_line`` and to
+    ``log_path``, both redacted. ``log_path`` and the tail (``Completed.tail``, for error
+    messages) get it with its control sequences neutralised (``printable.clean``); ``on_line``
+    gets it as data (``printable.uncoloured``: colour codes removed, nothing else changed),
+    and whoever prints it cleans it (the renderers do). Raises ``ProcessFailed`` on a
+    non-zero exit when ``check``.
 
     ``stdin_text`` is written to the child's stdin (then closed): the way to hand a secret
-    to a child (``svn --password-from-stdin``) without putting it in its argv or environment."""
+    to a child (``svn --password-from-stdin``) without putting it in its argv or environment.
+
+    ``split_cr``: a carriage return ends a line too — git redraws its progress meter with
+    ``\r`` (``Receiving objects:  45% (450/1000)\r``), and each redraw is a line of its own."""
     tail: deque[str] = deque(maxlen=tail_lines)
     log = open(log_path, "a", encoding="utf-8") if log_path else None
     try:
@@ -73,6 +75,7 @@ def run(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # our own process group: Ctrl-C reaches us, we stop the tree
+            preexec_fn=_die_with_parent,  # and a SIGKILLed autopack leaves no child running
         )
     except FileNotFoundError as e:
         if log:
@@ -92,12 +95,17 @@ def run(
             except BrokenPipeError:
                 pass  # the child exited without reading; its exit code tells why
         assert proc.stdout is not None
-        for raw in proc.stdout:
-            line = secrets.redact(strip_ansi(raw.decode("utf-8", "replace").rstrip("\r\n")))
-            tail.append(line)
+        for raw in _cr_lines(proc.stdout) if split_cr else proc.stdout:
+            text = raw.decode("utf-8", "replace").rstrip("\r\n")
+            # What a person reads (the log file, the tail that error messages quote) carries no
+            # escape sequence of the child's: a log someone cats cannot write their clipboard
+            # (OSC 52). The callback gets the line as data, for a parser; a renderer that prints
+            # it cleans it.
+            shown = printable.clean(text)
+            tail.append(shown)
             if log:
-                log.write(line + "\n")
-            on_line(line)
+                log.write(shown + "\n")
+            on_line(printable.uncoloured(text))
         proc.wait()
     except BaseException:
         # Interrupted (Ctrl-C, a failing callback): never leave the child's tree behind.
@@ -114,6 +122,35 @@ def run(
     return completed
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: the kernel sends it SIGKILL when autopack's thread that
+    started it dies — even by SIGKILL, which no clean-up of ours can catch. Its own children
+    (Maven's forked JVMs, git's helpers) end with their pipes, or with its process group."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _load_prctl() -> Callable[[int, int], int] | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+
+
+_PR_SET_PDEATHSIG = 1
+_PRCTL = _load_prctl()
+
+
+def _cr_lines(stream: IO[bytes]) -> Iterator[bytes]:
+    """The lines of ``stream`` ended by LF, CR LF or a lone CR, as they arrive (empty ones left out)."""
+    pending = b""
+    while chunk := stream.read1(65536):  # type: ignore[attr-defined]  # a BufferedReader's
+        *complete, pending = re.split(rb"\r\n|\r|\n", pending + chunk)
+        yield from (line for line in complete if line)
+    if pending:
+        yield pending
+
+
 def stop_all() -> None:
     """Stop every child's process group that is still running, side by side (a docker CLI
     ends its BuildKit build, Maven its JVMs). For an interrupted run, before it exits."""
@@ -126,7 +163,7 @@ def stop_all() -> None:
         t.join(timeout=15)
 
 
-def _stop_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
+def _stop_group(proc: subprocess.Popen, grace: float = 3.0) -> None:  # TERM, then KILL: gone within ~3 s
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(proc.pid, sig)

@@ -21,7 +21,7 @@ from typing import IO, TYPE_CHECKING
 import docker.errors
 import requests
 
-from autopack import process, secrets
+from autopack import printable
 from autopack.engine.base import STAGE, BuildRequest, Built, hint_for, short
 from autopack.errors import ImageError, UsageError
 from autopack.events import Emit, LogLine, Progress
@@ -125,7 +125,7 @@ class _BuildWatcher:
             said = (detail.get("message") if isinstance(detail, Mapping) else None, chunk.get("error"))
             self.error = next((m.strip() for m in said if isinstance(m, str) and m.strip()), "unknown error")
             if self.log:
-                self.log.write(secrets.redact(process.strip_ansi(self.error)) + "\n")
+                self.log.write(printable.clean(self.error) + "\n")
             self.emit(LogLine(STAGE, self.error, "error"))
         if isinstance(aux := chunk.get("aux"), Mapping) and isinstance(aux.get("ID"), str) and aux["ID"]:
             self.image_id = aux["ID"]
@@ -140,7 +140,7 @@ class _BuildWatcher:
 
     def _line(self, line: str) -> None:
         if self.log:
-            self.log.write(secrets.redact(process.strip_ansi(line)) + "\n")
+            self.log.write(printable.clean(line) + "\n")
         if not line.strip():
             return
         if m := self._STEP.fullmatch(line):

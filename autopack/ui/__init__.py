@@ -1,7 +1,8 @@
 """Renderers: the only code that writes what a person reads. Stages emit events; a renderer
 turns them into a rich live view (a terminal), plain timestamped lines (CI, pipes,
 ``--plain``, ``NO_COLOR``), and a final summary. Every string is redacted on the way out and
-printed literally, never read as rich markup."""
+printed literally, never read as rich markup, with its control sequences neutralised
+(``autopack.printable``)."""
 
 from __future__ import annotations
 

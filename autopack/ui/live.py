@@ -1,5 +1,14 @@
 """The terminal view: one rich ``Live`` with a row per stage (spinner, state, what it is
-doing now, elapsed time); log lines worth reading scroll above it."""
+doing now, elapsed time); log lines worth reading scroll above it.
+
+Events arrive from the main thread and from workers (image builds, registry pushes side by
+side) while rich's own thread redraws the view several times a second. One lock guards the
+view's state: an event changes it under the lock, and ``_render`` builds the table under the
+same lock out of fresh objects (``Text``, ``ProgressBar``) that share nothing with the state,
+so rich renders a snapshot that no event changes underneath it. Nothing else is done under
+that lock: a log line is printed outside it, because ``console.print`` takes rich's own
+lock, which rich's redraw holds while it asks for the table (the other order would
+deadlock)."""
 
 from __future__ import annotations
 
@@ -14,9 +23,8 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from autopack import secrets
 from autopack.events import Event, LogLine, Progress, StageFinished, StageStarted
-from autopack.process import strip_ansi
+from autopack.printable import clean, clean_lines
 from autopack.ui import summary
 
 _ICONS = {"ok": Text("✓", style="green"), "failed": Text("✗", style="bold red"), "skipped": Text("-", style="dim"), "pending": Text("·", style="dim")}
@@ -33,17 +41,18 @@ class _Row:
 
 
 class LiveRenderer:
-    def __init__(self, stream: IO[str], stages: dict[str, str], verbosity: str = "normal") -> None:
+    def __init__(self, stream: IO[str], stages: dict[str, str], verbosity: str = "normal", *, refresh_per_second: float = 8) -> None:
         self.console = Console(file=stream, highlight=False)
         self.verbosity = verbosity
-        self.rows = {name: _Row(title) for name, title in stages.items()}
+        # Held for every change of the state below and while _render reads it (see the module's docstring).
+        self._lock = threading.Lock()
+        self.rows = {name: _Row(clean(title)) for name, title in stages.items()}
         # destination → layer → (state, current bytes, total bytes), drawn under the push row
         self.layers: dict[str, dict[str, tuple[str, int, int]]] = {}
         self.verified: dict[str, str] = {}
         # module → stage → what it is doing: a row per module when a reactor builds several
         self.modules: dict[str, dict[str, str]] = {}
-        self.live = Live(console=self.console, refresh_per_second=8, transient=False, get_renderable=self._render)
-        self._lock = threading.Lock()
+        self.live = Live(console=self.console, refresh_per_second=refresh_per_second, transient=False, get_renderable=self._render)
 
     def __enter__(self) -> LiveRenderer:
         self.live.start()
@@ -53,27 +62,32 @@ class LiveRenderer:
         self.live.stop()
 
     def __call__(self, event: Event) -> None:
-        with self._lock:
-            row = self.rows.get(event.stage)
-            if isinstance(event, StageStarted) and row:
-                row.state, row.started = "running", time.monotonic()
-            elif isinstance(event, StageFinished) and row:
-                row.state, row.seconds = event.status, event.seconds
-                if event.summary:
-                    row.message = event.summary
-            elif isinstance(event, Progress) and "layer" in event.facts:
-                f = event.facts
-                self.layers.setdefault(str(f["destination"]), {})[str(f["layer"])] = (str(f["state"]), _int(f.get("current")), _int(f.get("total")))
-            elif isinstance(event, Progress) and event.facts.get("state") == "verified":
-                self.verified[str(event.facts["destination"])] = secrets.redact(event.message)
-            elif isinstance(event, Progress) and row:
-                row.message = secrets.redact(event.message)
-                if "module" in event.facts:
-                    module = str(event.facts["module"])
-                    self.modules.setdefault(module, {})[event.stage] = secrets.redact(event.message).removeprefix(f"{module}: ")
-            elif isinstance(event, LogLine) and self._shows(event):
+        if isinstance(event, LogLine):
+            if self._shows(event):
                 style = {"error": "red", "warning": "yellow"}.get(event.level, "")
-                self.console.print(Text(strip_ansi(secrets.redact(event.text)), style=style), soft_wrap=True)
+                self.console.print(Text("\n".join(clean_lines(event.text)), style=style), soft_wrap=True)
+            return
+        with self._lock:
+            self._apply(event)
+
+    def _apply(self, event: StageStarted | StageFinished | Progress) -> None:
+        row = self.rows.get(event.stage)
+        if isinstance(event, StageStarted) and row:
+            row.state, row.started = "running", time.monotonic()
+        elif isinstance(event, StageFinished) and row:
+            row.state, row.seconds = event.status, event.seconds
+            if event.summary:
+                row.message = clean(event.summary)
+        elif isinstance(event, Progress) and "layer" in event.facts:
+            f = event.facts
+            self.layers.setdefault(clean(str(f["destination"])), {})[clean(str(f["layer"]))] = (clean(str(f["state"])), _int(f.get("current")), _int(f.get("total")))
+        elif isinstance(event, Progress) and event.facts.get("state") == "verified":
+            self.verified[clean(str(event.facts["destination"]))] = clean(event.message)
+        elif isinstance(event, Progress) and row:
+            row.message = clean(event.message)
+            if "module" in event.facts:
+                module = clean(str(event.facts["module"]))
+                self.modules.setdefault(module, {})[event.stage] = row.message.removeprefix(f"{module}: ")
 
     def _shows(self, event: LogLine) -> bool:
         if event.level in ("error", "warning"):
@@ -83,6 +97,10 @@ class LiveRenderer:
         return event.level == "info" or self.verbosity == "verbose"
 
     def _render(self) -> Table:
+        with self._lock:
+            return self._table()
+
+    def _table(self) -> Table:
         table = Table.grid(padding=(0, 1))
         table.add_column(width=1)
         table.add_column(style="bold", min_width=7)
@@ -96,7 +114,7 @@ class LiveRenderer:
             else:
                 icon = _ICONS.get(row.state, _ICONS["pending"])
                 elapsed = f"{row.seconds:.1f}s" if row.state != "pending" else ""
-            table.add_row(icon, row.title, Text(row.message, style="dim" if row.state != "running" else ""), elapsed)
+            table.add_row(icon, Text(row.title), Text(row.message, style="dim" if row.state != "running" else ""), Text(elapsed))
             if row.title == "Image" and len(self.modules) > 1:
                 table.add_row("", "", self._module_rows(), "")
             if row.title == "Push" and row.state == "running":
@@ -134,7 +152,7 @@ class LiveRenderer:
         grid.add_column()
         for key, value in summary.rows(data):
             style = "green" if key == "result" and data["status"] == "ok" else ("red" if key == "result" else "")
-            grid.add_row(key, Text(secrets.redact(value), style=style))
+            grid.add_row(Text(key), Text(clean(value), style=style))
         self.console.print(Group(Text(""), grid))
 
 

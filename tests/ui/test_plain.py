@@ -12,9 +12,9 @@ import pytest
 
 from autopack import secrets
 from autopack.engine import Image
-from autopack.maven.runner import MavenBuild
-from autopack.maven.pom import Project
 from autopack.events import Event, LogLine, Progress, StageFinished, StageStarted
+from autopack.maven.pom import Project
+from autopack.maven.runner import MavenBuild
 from autopack.plan import Plan, PlannedImage
 from autopack.result import BuiltImage, Result, StageTime
 from autopack.ui import summary
@@ -211,7 +211,8 @@ def test_gitlab_sections_wrap_each_stage_and_colour_is_only_where_asked():
     import io
     import re
 
-    from autopack.events import StageFinished as Finished, StageStarted as Started
+    from autopack.events import StageFinished as Finished
+    from autopack.events import StageStarted as Started
     from autopack.ui.plain import PlainRenderer as Renderer
 
     out = io.StringIO()

@@ -69,6 +69,7 @@ def source_spec(settings: Settings, emit: Emit, login: Login | None = None) -> S
         svn_tag=settings.svn_tag,
         subdir=settings.subdir,
         shallow=settings.shallow,
+        svn_externals=settings.svn_externals,
         gitlab_url=settings.gitlab_url,
         login=login,
         environ=os.environ,

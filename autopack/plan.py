@@ -23,6 +23,7 @@ from autopack import tags
 from autopack.engine import Engine, Image
 from autopack.errors import ImageError, UsageError
 from autopack.events import Emit, LogLine, Progress
+from autopack.image import hygiene
 from autopack.image.dockerfile import Dockerfile, inspect_dockerfile
 from autopack.maven import config as maven_config
 from autopack.maven.config import MavenConfig
@@ -144,6 +145,7 @@ def make(settings: Settings, checkout: Checkout, model: Model, emit: Emit, start
             )
         )
     _one_image_per_reference(images)
+    hygiene.review(images, settings.strict, engine.builder.NAME, emit)
     plan = Plan(
         project=reactor.root.project,
         images=tuple(images),

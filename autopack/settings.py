@@ -44,6 +44,7 @@ class Settings:
     gitlab_url: str | None = None
     svn_user: str | None = None
     svn_password_file: Path | None = None
+    svn_externals: bool = False  # follow svn:externals (each held to the source rules); off: never
     # Maven
     goals: tuple[str, ...] = ("clean", "package")
     profiles: tuple[str, ...] = ()
@@ -70,6 +71,7 @@ class Settings:
     builder: str | None = None  # a BuildKit daemon's address (--builder, AUTOPACK_BUILDER; else BUILDKIT_HOST)
     docker_host: str | None = None  # the engine to use, as DOCKER_HOST (tcp://, ssh://, unix://)
     build_secrets: Mapping[str, str] = field(default_factory=dict)  # BuildKit secret id → file
+    strict: bool = False  # refuse (exit 2) a build context or build arg that holds a credential, instead of warning
     jobs: int | None = None
     images: Mapping[str, str] = field(default_factory=dict)
     build_number: str | None = None
@@ -90,7 +92,7 @@ class Settings:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name not in ("given", "config_file")}
 # Where to check out from is not a project's own setting: it is known before the checkout.
-_SOURCE_ONLY = {"source", "result_file", "vcs", "ref", "revision", "branch", "svn_tag", "subdir", "shallow"}
+_SOURCE_ONLY = {"source", "result_file", "vcs", "ref", "revision", "branch", "svn_tag", "subdir", "shallow", "svn_externals"}
 # Not taken from a checked-out file: read before the checkout exists, or (log_dir) a place
 # on this machine that must outlive the checkout, which is removed when the run ends.
 _BEFORE_CHECKOUT = {"gitlab_url", "svn_user", "svn_password_file", "log_dir"}

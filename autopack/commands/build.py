@@ -50,6 +50,7 @@ def build(
     svn_user: o.SvnUser = None,
     svn_password_file: o.SvnPasswordFile = None,
     svn_password_stdin: o.SvnPasswordStdin = False,
+    svn_externals: o.SvnExternals = None,
     # Maven
     profile: Annotated[Optional[list[str]], typer.Option("-P", "--profile", metavar="NAME", help="Maven profile to activate (repeatable, or comma-separated).", rich_help_panel=MAVEN)] = None,
     define: Annotated[Optional[list[str]], typer.Option("-D", "--define", metavar="KEY=VALUE", help="Maven user property, also used to read the pom (${revision}).", rich_help_panel=MAVEN)] = None,
@@ -95,6 +96,15 @@ def build(
         ),
     ] = None,
     secret: Annotated[Optional[list[str]], typer.Option("--secret", metavar="id=NAME,src=FILE", help="A file for RUN --mount=type=secret,id=NAME (BuildKit); never in a layer or the history (repeatable).", rich_help_panel=IMAGE)] = None,
+    strict: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--strict/--no-strict",
+            help="Refuse to build (exit 2) when the build context would send a credential (settings.xml with a <password>, .git, .env, a private key, cloud credentials) or a build arg looks like a secret; without it, a warning.",
+            rich_help_panel=IMAGE,
+            show_default=False,
+        ),
+    ] = None,
     network: Annotated[Optional[str], typer.Option("--network", metavar="MODE", help="Network mode for RUN steps (e.g. host, none).", rich_help_panel=IMAGE)] = None,
     build_number: Annotated[Optional[str], typer.Option("--build-number", metavar="N", help="The CI build number for {build} (default: $CI_PIPELINE_IID or $BUILD_NUMBER).", rich_help_panel=IMAGE)] = None,
     # push
@@ -146,6 +156,7 @@ def build(
             "engine": engine,
             "builder": builder,
             "build_secrets": parse_secrets(secret or ()),
+            "strict": strict,
             "build_number": build_number,
             **o.push_values(given),
             "log_dir": log_dir,

@@ -36,6 +36,7 @@ def checkout(
     svn_user: o.SvnUser = None,
     svn_password_file: o.SvnPasswordFile = None,
     svn_password_stdin: o.SvnPasswordStdin = False,
+    svn_externals: o.SvnExternals = None,
     json_out: o.Json = False,
     result_file: o.ResultFile = None,
     plain: o.Plain = False,

@@ -35,13 +35,32 @@ GitlabUrl = Annotated[Optional[str], typer.Option("--gitlab-url", metavar="URL",
 SvnUser = Annotated[Optional[str], typer.Option("--svn-user", metavar="NAME", help="svn user name (default: $AUTOPACK_SVN_USER).", rich_help_panel=SOURCE)]
 SvnPasswordFile = Annotated[Optional[Path], typer.Option("--svn-password-file", metavar="FILE", help="Read the svn password from FILE (first line).", rich_help_panel=SOURCE)]
 SvnPasswordStdin = Annotated[bool, typer.Option("--svn-password-stdin", help="Read the svn password from standard input.", rich_help_panel=SOURCE)]
+SvnExternals = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--svn-externals/--no-svn-externals",
+        help="svn: follow svn:externals (default: ignored); each must be on the source's own server (same scheme, host and port; file://: the same repository), or the run stops (exit 2).",
+        rich_help_panel=SOURCE,
+        show_default=False,
+    ),
+]
 
 PUSH = "Push"
 DockerHost = Annotated[Optional[str], typer.Option("--docker-host", metavar="URL", help="The Docker engine to use: tcp://host:2375, ssh://user@host, unix:///path (default: $DOCKER_HOST, else the local socket).", rich_help_panel=PUSH)]
 Push = Annotated[Optional[list[str]], typer.Option("--push", metavar="DEST", help="Push every tag to registry[:port]/repository (repeatable); alone, to $CI_REGISTRY_IMAGE.", rich_help_panel=PUSH)]
 Preflight = Annotated[Optional[bool], typer.Option("--preflight/--no-preflight", help="Check first that every destination grants push (default: on).", rich_help_panel=PUSH, show_default=False)]
 PushJobs = Annotated[Optional[int], typer.Option("--push-jobs", metavar="N", min=1, max=8, help="Destinations pushed at once (default: all of them, at most 8).", rich_help_panel=PUSH)]
-PushRetries = Annotated[Optional[int], typer.Option("--push-retries", metavar="N", min=0, max=10, help="Retries of a transient push failure per destination (default: 3).", rich_help_panel=PUSH)]
+PushRetries = Annotated[
+    Optional[int],
+    typer.Option(
+        "--push-retries",
+        metavar="N",
+        min=0,
+        max=10,
+        help="Persistence with a transient push failure: each failing step is retried at least N times, and while within N × 15 s of its first failure (default: 3; 0: no retry).",
+        rich_help_panel=PUSH,
+    ),
+]
 ImmutableTags = Annotated[Optional[str], typer.Option("--immutable-tags", metavar="REGEX", help="Tags that may never change once pushed, e.g. '\\d+\\.\\d+\\.\\d+'.", rich_help_panel=PUSH)]
 RegistryAuthFile = Annotated[Optional[Path], typer.Option("--registry-auth-file", metavar="FILE", help="Registry logins in Docker config.json form, tried first.", rich_help_panel=PUSH)]
 
@@ -56,7 +75,7 @@ LogDir = Annotated[Optional[Path], typer.Option("--log-dir", metavar="DIR", help
 Config = Annotated[Optional[Path], typer.Option("--config", metavar="FILE", help="Settings file (default: autopack.toml in the project).", rich_help_panel=OUTPUT)]
 
 
-SOURCE_OPTIONS = ("ref", "revision", "branch", "svn_tag", "vcs", "subdir", "shallow", "gitlab_url", "svn_user", "svn_password_file")
+SOURCE_OPTIONS = ("ref", "revision", "branch", "svn_tag", "vcs", "subdir", "shallow", "gitlab_url", "svn_user", "svn_password_file", "svn_externals")
 PUSH_OPTIONS = ("preflight", "push_jobs", "push_retries", "immutable_tags", "registry_auth_file", "docker_host")
 
 

@@ -1,21 +1,24 @@
 """The engine's push of one tag (``docker push`` through the Engine API): every JSON line
 of its stream checked — an ``error``/``errorDetail`` line fails it even though the call
-returned —, transient failures retried with backoff and jitter, layer states reported as
+returned —, transient failures (and a stream from the engine that breaks off) retried with
+backoff and jitter under the same budget as every registry call (``registry.retrying``:
+``--push-retries N`` = at least N retries, for up to N × 15 s), layer states reported as
 progress (one event per state change, not per byte)."""
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import docker
-import tenacity
+import requests
+import urllib3.exceptions
 
 from autopack.errors import PushError
 from autopack.events import Emit, LogLine, Progress
 from autopack.push.credentials import RegistryAuth
-from autopack.push.registry import Transient, wait_for
+from autopack.push.registry import Transient, retrying
 
 STAGE = "push"
 _FATAL = re.compile(r"unauthorized|authentication required|denied|forbidden|\b40[13]\b|manifest invalid|name unknown", re.IGNORECASE)
@@ -27,25 +30,25 @@ def push_tag(engine: docker.APIClient, name: str, tag: str, auth: RegistryAuth |
     """Push ``name:tag`` (``registry/repository``) and return the digest the engine reports;
     ``on_attempt`` hears the number of each try. Raises ``PushError``."""
     auth_config = {"username": auth.username, "password": auth.password, "serveraddress": name.partition("/")[0]} if auth else None
-    retrying = tenacity.Retrying(stop=tenacity.stop_after_attempt(retries + 1), wait=wait_for, retry=tenacity.retry_if_exception_type(Transient), reraise=True)
+    policy, budget = retrying(retries)
     tries = 0
     try:
-        for attempt in retrying:
+        for attempt in policy:
             with attempt:
                 tries += 1
                 on_attempt(tries)
                 if tries > 1:
-                    emit(LogLine(STAGE, f"{name}:{tag}: attempt {tries} of {retries + 1}", "warning"))
+                    emit(LogLine(STAGE, f"{name}:{tag}: attempt {budget.label(tries)}", "warning"))
                 return _push_once(engine, name, tag, auth_config, emit)
     except Transient as e:
-        raise PushError(f"{name}:{tag} failed after {tries} attempts: {e}", "raise --push-retries, or check the registry") from None
+        raise PushError(f"{name}:{tag} failed after {tries} attempts in {budget.elapsed():.0f} s: {e}", "check the registry; --push-retries N retries for N × 15 s") from None
     raise AssertionError("unreachable")
 
 
 def _push_once(engine: docker.APIClient, name: str, tag: str, auth_config: dict | None, emit: Emit) -> str:
     digest = ""
     watcher = _LayerWatcher(name, emit)
-    for chunk in engine.push(name, tag, stream=True, decode=True, auth_config=auth_config):
+    for chunk in _stream(engine.push(name, tag, stream=True, decode=True, auth_config=auth_config), name, tag):
         if "error" in chunk or "errorDetail" in chunk:
             message = ((chunk.get("errorDetail") or {}).get("message") or chunk.get("error") or "unknown error").strip()
             if _TRANSIENT.search(message) and not _FATAL.search(message):
@@ -58,6 +61,19 @@ def _push_once(engine: docker.APIClient, name: str, tag: str, auth_config: dict 
     if not digest:
         raise Transient(f"the push of {name}:{tag} ended without a digest")
     return digest
+
+
+def _stream(lines: Iterator[dict], name: str, tag: str) -> Iterator[dict]:
+    """The push stream's lines; the engine's connection breaking off (reset, cut short) is
+    transient — another push resumes what the registry already has."""
+    while True:
+        try:
+            line = next(lines)
+        except StopIteration:
+            return
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError) as e:
+            raise Transient(f"the engine's push stream for {name}:{tag} broke off ({type(e).__name__})") from None
+        yield line
 
 
 class _LayerWatcher:

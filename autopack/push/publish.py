@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 import docker
 import docker.errors
+import requests
+import urllib3.exceptions
 
 from autopack import parallel, tags
 from autopack.errors import PushError, UsageError
@@ -145,20 +147,35 @@ def publish(
     others = [r for r in results if r.status == "pending" and r is not seed]
     if seed is not None and others:
         with replicate.scratch_dir() as scratch:
-            source = replicate.Source(clients[seed.destination], seed.destination.repository, seed_digest, Path(scratch))
+            sources: list[replicate.Source] = []
+            unreadable = _error_of(lambda: sources.append(replicate.Source(clients[seed.destination], seed.destination.repository, seed_digest, Path(scratch))), seed.destination)
+            if unreadable is not None:  # the seed holds the image, but it cannot be read back to copy it
+                for r in others:
+                    _fail(r, f"copying from {seed.destination.name}: {unreadable}", emit)
+                    r.digest, r.tags = None, []
+            else:
+                source = sources[0]
 
-            def copy_one(r: _Push) -> _Push:
-                started = time.monotonic()
-                client = clients[r.destination]
-                done = r.copy()  # each worker fills its own copy; the main thread keeps them
-                _guard(done, lambda: replicate.copy(source, client, r.destination.repository, wanted[r.destination], r.destination.name, emit), emit)
-                done.digest, done.tags = seed_digest, list(wanted[r.destination])
-                done.attempts = 1 + client.retried
-                done.seconds = time.monotonic() - started
-                return done
+                def copy_one(r: _Push) -> _Push:
+                    started = time.monotonic()
+                    client = clients[r.destination]
+                    done = r.copy()  # each worker fills its own copy; the main thread keeps them
+                    done.attempts = 0
 
-            copied = dict(zip(map(id, others), parallel.run_all(copy_one, others, min(jobs or len(others), MAX_JOBS)), strict=True))
-            results = [copied.get(id(r), r) for r in results]
+                    def note(tries: int) -> None:
+                        done.attempts = max(done.attempts, tries)
+
+                    _guard(done, lambda: replicate.copy(source, client, r.destination.repository, wanted[r.destination], r.destination.name, emit, note), emit)
+                    done.attempts = max(done.attempts, client.most_tries, 1)
+                    if done.status == "pending":
+                        done.digest, done.tags = seed_digest, list(wanted[r.destination])
+                    else:  # nothing there is verified: no digest, no tags reported as pushed
+                        done.digest, done.tags = None, []
+                    done.seconds = time.monotonic() - started
+                    return done
+
+                copied = dict(zip(map(id, others), parallel.run_all(copy_one, others, min(jobs or len(others), MAX_JOBS)), strict=True))
+                results = [copied.get(id(r), r) for r in results]
 
     for r in results:
         if r.status == "pending":
@@ -200,17 +217,33 @@ class _Push:
 
 
 def _guard(result: _Push, step: Callable[[], object], emit: Emit) -> None:
-    """Run one destination's step; a failure marks that destination only."""
+    """Run one destination's step; a failure marks that destination only. The registry
+    client and the engine translate their libraries' errors into ``PushError``; a network
+    error that still gets here (a library raising what it does not document) is this
+    destination's failure too, not the run's crash."""
     if result.status != "pending":
         return
+    error = _error_of(step, result.destination)
+    if error is not None:
+        _fail(result, error, emit)
+
+
+def _error_of(step: Callable[[], object], destination: Destination) -> str | None:
+    """Run ``step``; the message of the push failure it ended in, or None if it did not."""
     try:
         step()
     except PushError as e:
-        result.status, result.error = "failed", e.message
-        emit(LogLine(STAGE, f"{result.destination.name}: {e.message}", "error"))
+        return e.message
     except docker.errors.DockerException as e:
-        result.status, result.error = "failed", f"the engine failed: {str(e).splitlines()[0][:300]}"
-        emit(LogLine(STAGE, f"{result.destination.name}: {result.error}", "error"))
+        return f"the engine failed: {str(e).splitlines()[0][:300] if str(e) else type(e).__name__}"
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as e:
+        return f"the connection to {destination.registry} failed: {type(e).__name__}: {str(e)[:300]}"
+    return None
+
+
+def _fail(result: _Push, error: str, emit: Emit) -> None:
+    result.status, result.error = "failed", error
+    emit(LogLine(STAGE, f"{result.destination.name}: {error}", "error"))
 
 
 def _tags_to_push(client: RegistryClient, result: _Push, image_tags: Sequence[str], image_id: str, immutable: re.Pattern[str] | None, emit: Emit) -> list[str]:

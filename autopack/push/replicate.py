@@ -10,52 +10,90 @@ Each blob is downloaded once into a scratch directory, whichever destination nee
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from autopack.errors import PushError
 from autopack.events import Emit, Progress
-from autopack.push.registry import RegistryClient
+from autopack.push.registry import GaveUp, RegistryClient
 
 STAGE = "push"
 _SINGLE = ("application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.manifest.v1+json")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 class Source:
-    """The seed registry's copy of the image: its manifest, and its blobs on demand."""
+    """The seed registry's copy of the image: its manifest, and its blobs on demand.
+
+    A blob that cannot be read (its retries ran out) fails every copy that needs it, at
+    once: the others would only wait out the same budget against the same registry."""
 
     def __init__(self, client: RegistryClient, repository: str, digest: str, scratch: Path) -> None:
         self.client, self.repository, self.scratch = client, repository, scratch
+        before = client.retried  # nothing else uses the seed's client meanwhile
         self.manifest, self.media_type = client.raw_manifest(repository, digest)
-        document = json.loads(self.manifest)
-        if self.media_type not in _SINGLE and document.get("mediaType") not in _SINGLE:
-            raise PushError(f"cannot copy a {self.media_type} from {client.registry}", "push to each destination with --push-jobs and no copy")
-        self.blobs: list[tuple[str, int]] = [(document["config"]["digest"], int(document["config"].get("size", 0)))]
-        self.blobs += [(layer["digest"], int(layer.get("size", 0))) for layer in document["layers"]]
+        self.tries = 1 + client.retried - before  # a step of every copy
+        self.blobs = _blobs(self.manifest, self.media_type, f"{client.registry}/{repository}@{digest[:19]}")
         self._locks = {digest: threading.Lock() for digest, _ in self.blobs}
+        self._failed: dict[str, PushError] = {}
 
-    def blob(self, digest: str) -> Path:
+    def blob(self, digest: str, note_tries: Callable[[int], None]) -> Path:
+        """The blob in the scratch directory, downloaded first if no copy has yet; the tries
+        that download took go to ``note_tries``."""
         path = self.scratch / digest.replace(":", "-")
         with self._locks[digest]:
+            if digest in self._failed:
+                raise self._failed[digest]
             if not path.exists():
                 partial = path.with_suffix(".part")
-                self.client.download_blob(self.repository, digest, partial)
-                partial.rename(path)
+                try:
+                    note_tries(self.client.download_blob(self.repository, digest, partial))
+                    partial.rename(path)
+                except GaveUp as e:
+                    note_tries(e.tries)
+                    self._failed[digest] = e
+                    raise
+                except PushError as e:
+                    self._failed[digest] = e
+                    raise
+                except OSError as e:
+                    raise PushError(f"cannot keep blob {digest[:19]} in {self.scratch}: {e.strerror or e}", "free space in the temporary directory (TMPDIR)") from None
         return path
 
 
-def copy(source: Source, target: RegistryClient, repository: str, tags: Sequence[str], name: str, emit: Emit) -> str:
-    """Copy every blob the target lacks, then the manifest under each tag; returns its digest."""
+def _blobs(manifest: bytes, media_type: str, where: str) -> list[tuple[str, int]]:
+    """The config and layer blobs a single-image manifest names, with their sizes."""
+    try:
+        document = json.loads(manifest)
+        if media_type not in _SINGLE and document.get("mediaType") not in _SINGLE:
+            raise PushError(f"cannot copy a {media_type} from {where}", "push to each destination with --push-jobs and no copy")
+        described = [document["config"], *document["layers"]]
+        blobs = [(str(d["digest"]), int(d.get("size", 0))) for d in described]
+    except PushError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise PushError(f"the manifest of {where} is not one autopack can read ({type(e).__name__}: {e})", "check what the first destination stored; push to it again") from None
+    if not all(_DIGEST.fullmatch(digest) for digest, _ in blobs):
+        raise PushError(f"the manifest of {where} names a blob by something other than a sha256 digest", "check what the first destination stored; push to it again")
+    return blobs
+
+
+def copy(source: Source, target: RegistryClient, repository: str, tags: Sequence[str], name: str, emit: Emit, note_tries: Callable[[int], None]) -> str:
+    """Copy every blob the target lacks, then the manifest under each tag; returns its digest.
+    ``note_tries`` hears the tries of each blob read from the seed on this copy's behalf
+    (the target's own calls count on ``target.most_tries``)."""
+    note_tries(source.tries)
     for digest, size in source.blobs:
         layer = digest.removeprefix("sha256:")[:12]
         facts = {"destination": name, "layer": layer, "key": f"{name} {layer}", "total": size}
         if target.blob_exists(repository, digest):
             emit(Progress(STAGE, f"{name} {layer}: exists", {**facts, "state": "exists", "current": size}))
             continue
-        path = source.blob(digest)
+        path = source.blob(digest, note_tries)
         emit(Progress(STAGE, f"{name} {layer}: pushing", {**facts, "state": "pushing", "current": 0}))
         last = [0.0]
 

@@ -53,6 +53,7 @@ def resolve(
     svn_tag: str | None = None,
     subdir: str | None = None,
     shallow: bool = False,
+    svn_externals: bool = False,
     gitlab_url: str | None = None,
     login: Login | None = None,
     environ: Mapping[str, str],
@@ -88,7 +89,7 @@ def resolve(
         revision, location = peg, location[: -len(m[0])]
         if _SVN_PEG.search(urlsplit(location).path):
             raise UsageError(f"{location}@{peg} names two revisions", "give one revision: URL@REV, or --revision")
-    spec = SourceSpec(location, kind, ref, revision, branch, svn_tag, subdir, shallow, login)
+    spec = SourceSpec(location, kind, ref, revision, branch, svn_tag, subdir, shallow, login, svn_externals=svn_externals and kind == "svn")
     safety.check(spec)
     unused = {"--ref": ref if kind == "svn" else None, "--revision/--svn-tag": revision or svn_tag if kind == "git" else None}
     for option, value in unused.items():

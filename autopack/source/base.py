@@ -26,7 +26,8 @@ class SourceSpec:
     ``location`` is a path or URL (already resolved from shorthands such as ``gitlab:``);
     ``kind`` is the backend (``local``, ``git``, ``svn``); ``ref`` is a git branch, tag,
     commit or full ref; ``revision`` an svn revision (a number or ``HEAD``); ``branch`` and
-    ``svn_tag`` pick a branch or tag of the standard trunk/branches/tags layout.
+    ``svn_tag`` pick a branch or tag of the standard trunk/branches/tags layout;
+    ``svn_externals`` follows the ``svn:externals`` of an svn checkout (off: never).
     """
 
     location: str
@@ -38,6 +39,7 @@ class SourceSpec:
     subdir: str | None = None
     shallow: bool = False
     login: Login | None = field(default=None, repr=False)
+    svn_externals: bool = False  # follow svn:externals (held to the source rules: svn_externals.py)
 
 
 @dataclass(frozen=True)

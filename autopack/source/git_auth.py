@@ -12,12 +12,12 @@ import base64
 import functools
 import os
 import re
+import shlex
 from collections.abc import Mapping
+from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import git
-
-from autopack import secrets
+from autopack import process, secrets
 from autopack.errors import SourceError
 from autopack.source import gitlab
 from autopack.source.base import Login, SourceSpec
@@ -25,10 +25,10 @@ from autopack.source.base import Login, SourceSpec
 ALLOWED_PROTOCOLS = "https:http:ssh:git:file"
 TOKEN_HINT = "set AUTOPACK_GIT_TOKEN (or AUTOPACK_GIT_USER and AUTOPACK_GIT_PASSWORD), GITLAB_TOKEN, or use CI_JOB_TOKEN inside GitLab CI"
 
-# Every git command autopack runs, on a cached mirror or a work tree, gets these: a hook or an
-# fsmonitor command planted in a cached repository would otherwise run as us; gc must not
-# detach into the background, where it would go on changing the mirror after we let go of
-# its lock.
+# Every git command autopack runs, on a cached mirror or a work tree, gets these (in the
+# command-line scope, which beats any repository's own config): a hook or an fsmonitor
+# command planted in a cached repository would otherwise run as us; gc must not detach into
+# the background, where it would go on changing the mirror after we let go of its lock.
 _SAFE_CONFIG = (
     ("core.hooksPath", "/dev/null"),
     ("core.fsmonitor", "false"),
@@ -83,10 +83,13 @@ def environment(login: Login | None = None, environ: Mapping[str, str] | None = 
         "GIT_ASKPASS": "",
         "SSH_ASKPASS": "",
         "SSH_ASKPASS_REQUIRE": "never",
+        # Overrides every protocol.*.allow, a repository's own included.
         "GIT_ALLOW_PROTOCOL": ALLOWED_PROTOCOLS,
+        # A refs/replace/* ref would make git read another object in place of the one a SHA names.
+        "GIT_NO_REPLACE_OBJECTS": "1",
     }
-    if not (environ.get("GIT_SSH_COMMAND") or environ.get("GIT_SSH") or _configured_ssh_command()):
-        env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes"
+    if ssh := _ssh_command(environ):
+        env["GIT_SSH_COMMAND"] = ssh
     pairs = list(_SAFE_CONFIG)
     if login is not None:
         token = base64.b64encode(f"{login.username}:{login.password}".encode()).decode()
@@ -104,7 +107,7 @@ def environment(login: Login | None = None, environ: Mapping[str, str] | None = 
     return env
 
 
-def translate(error: git.GitCommandError, url: str, login: Login | None, doing: str) -> SourceError:
+def translate(error: process.ProcessFailed, url: str, login: Login | None, doing: str) -> SourceError:
     """A ``SourceError`` (exit 3) for a failed git command, in one line, without secrets."""
     detail = _last_line(error)
     if _AUTH_FAILURE.search(detail):
@@ -114,22 +117,25 @@ def translate(error: git.GitCommandError, url: str, login: Login | None, doing: 
     return SourceError(secrets.redact(f"{doing} {url} failed: {detail}"), "check the URL, the network and that the repository exists")
 
 
-def is_remote_failure(error: git.GitCommandError) -> bool:
+def is_remote_failure(error: process.ProcessFailed) -> bool:
     """True when the server or the network failed, rather than the local repository."""
     detail = _stderr(error)
     return bool(_AUTH_FAILURE.search(detail) or _REMOTE_FAILURE.search(detail))
 
 
-def _last_line(error: git.GitCommandError) -> str:
+def _last_line(error: process.ProcessFailed) -> str:
     lines = [line.strip() for line in _stderr(error).splitlines() if line.strip()]
     fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
-    text = (fatal or lines or [f"git exited with code {error.status}"])[-1]
-    text = text.removeprefix("stderr: ").strip("'\" ")
+    text = (fatal or lines or [f"git exited with code {error.completed.returncode}"])[-1]
     return secrets.redact(re.sub(r"^(?:fatal|error): ", "", text))
 
 
-def _stderr(error: git.GitCommandError) -> str:
-    return secrets.redact(str(error.stderr or ""))
+def _stderr(error: process.ProcessFailed) -> str:
+    """What git said (its output is merged, progress meters left out), redacted."""
+    return secrets.redact("\n".join(line for line in error.completed.tail if not _PROGRESS.match(line)))
+
+
+_PROGRESS = re.compile(r"^(?:remote: )?[A-Z][A-Za-z ]+: +\d+(?:%|,| |$)")
 
 
 def _host_port(parts) -> str:
@@ -139,10 +145,44 @@ def _host_port(parts) -> str:
     return f"{host}:{parts.port}" if parts.port else host
 
 
+def _ssh_command(environ: Mapping[str, str]) -> str | None:
+    """The ``GIT_SSH_COMMAND`` for git's ssh children: the user's own choice, else ssh that
+    never prompts. Always set (unless the user's ``GIT_SSH_COMMAND`` is already in the
+    environment), because git takes ``core.sshCommand`` — a cached repository's own too —
+    over ``GIT_SSH``; only the environment variable beats every config file."""
+    if environ.get("GIT_SSH_COMMAND"):
+        return None
+    if environ.get("GIT_SSH"):
+        return shlex.quote(environ["GIT_SSH"])  # a program, run without a shell: quoted, it is the same
+    return _configured_ssh_command() or "ssh -o BatchMode=yes"
+
+
 @functools.lru_cache(maxsize=1)
-def _configured_ssh_command() -> bool:
-    """Whether the user's git config names its own ssh command (left untouched, then)."""
-    try:
-        return bool(git.Git("/").config("--get", "core.sshCommand"))
-    except git.GitCommandError:
-        return False
+def _configured_ssh_command() -> str | None:
+    """The ``core.sshCommand`` of the user's own (global and system) git config, if any:
+    read from ``/``, outside every repository, with the environment's repository variables
+    left out."""
+    env = {k: v for k, v in os.environ.items() if k not in REPOSITORY_VARIABLES}
+    lines: list[str] = []
+    done = process.run(["git", "config", "--get", "core.sshCommand"], cwd=Path("/"), env={**env, "GIT_CEILING_DIRECTORIES": "/"}, on_line=lines.append, check=False)
+    return lines[-1] if done.returncode == 0 and lines else None
+
+
+# What points git at a repository other than the one a command names (``git rev-parse
+# --local-env-vars``): never passed to autopack's git children.
+REPOSITORY_VARIABLES = frozenset(
+    {
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_IMPLICIT_WORK_TREE",
+        "GIT_COMMON_DIR",
+        "GIT_INDEX_FILE",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_GRAFT_FILE",
+        "GIT_SHALLOW_FILE",
+        "GIT_REPLACE_REF_BASE",
+        "GIT_NAMESPACE",
+        "GIT_PREFIX",
+    }
+)

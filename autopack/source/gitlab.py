@@ -57,5 +57,8 @@ def _login(user: str, password: str, origin: str) -> Login:
 
 
 def _same_host(url: str, other: str) -> bool:
-    a, b = urlsplit(url), urlsplit(other)
-    return (a.hostname, a.port) == (b.hostname, b.port)
+    try:
+        a, b = urlsplit(url), urlsplit(other)
+        return (a.hostname, a.port) == (b.hostname, b.port)
+    except ValueError:  # a malformed GITLAB_URL / CI_SERVER_URL is no GitLab server of this URL's
+        return False

@@ -1,17 +1,19 @@
 """A directory already on disk. When it lies inside a git working copy, the commit it is
-at supplies the revision facts, as a build from the remote would."""
+at supplies the revision facts, as a build from the remote would (read with ``git`` through
+``git_cli``, like every git child of autopack's: hooks and fsmonitor off)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import git
-
 from autopack import secrets
 from autopack.errors import SourceError
 from autopack.events import Emit, LogLine
+from autopack.source import git_cli
 from autopack.source.base import Checkout, SourceSpec, project_path
+
+_COMMIT = git_cli.field_format(sha="%H", author="%an", committed_at="%cI", subject="%s")
 
 
 def checkout(spec: SourceSpec, dest: Path, emit: Emit) -> Checkout:
@@ -29,28 +31,30 @@ def checkout(spec: SourceSpec, dest: Path, emit: Emit) -> Checkout:
 
 
 def _git_facts(path: Path) -> dict[str, Any]:
-    try:
-        repo = git.Repo(path, search_parent_directories=True)
-        commit = repo.head.commit
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError, git.GitCommandError):
-        return {}  # not a git working copy, or one without commits
+    def git(*args: str) -> git_cli.Output:
+        # discover: the project is often a folder of the repository, found upwards as git finds it
+        return git_cli.run(*args, cwd=path, discover=True, check=False)
+
+    head = git("log", "-1", "--no-show-signature", f"--format={_COMMIT}", "HEAD", "--")
+    commit = git_cli.fields(head, ("sha", "author", "committed_at", "subject"))
+    sha = commit.get("sha", "")
+    if head.returncode != 0 or len(sha) not in (40, 64):
+        return {}  # not a git working copy, one without commits, or no git at all
     facts: dict[str, Any] = {
-        "revision": commit.hexsha,
-        "short_revision": commit.hexsha[:8],
-        "author": commit.author.name,
-        "committed_at": commit.committed_datetime.isoformat(),
-        "subject": str(commit.summary),
+        "revision": sha,
+        "short_revision": sha[:8],
+        "author": commit.get("author"),
+        "committed_at": commit.get("committed_at"),
+        "subject": commit.get("subject", ""),
     }
-    if not repo.head.is_detached:
-        facts["branch"] = repo.active_branch.name
+    branch = git("symbolic-ref", "--quiet", "--short", "HEAD")
+    if branch.returncode == 0 and (name := git_cli.value(branch)):
+        facts["branch"] = name
     else:
-        tag = next((t.name for t in repo.tags if t.commit == commit), None)
-        if tag:
-            facts["branch"] = tag
-    try:
-        origin = repo.remotes.origin.url if "origin" in repo.remotes else None
-    except (ValueError, git.GitCommandError):
-        origin = None
-    if origin:
-        facts["url"] = secrets.strip_url_credentials(origin)
+        tags = git("tag", "--points-at", "HEAD", "--sort=refname")
+        if tags.returncode == 0 and tags.lines:
+            facts["branch"] = tags.lines[0].strip()
+    origin = git("config", "--get", "remote.origin.url")
+    if origin.returncode == 0 and (url := git_cli.value(origin)):
+        facts["url"] = secrets.strip_url_credentials(url)
     return facts

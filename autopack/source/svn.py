@@ -2,6 +2,10 @@
 trunk/branches/tags layout, through pysvn (Debian's python3-svn) or, when that is not
 importable, the ``svn`` command line (``AUTOPACK_SVN_BACKEND=pysvn|cli`` forces one).
 
+``svn:externals`` are never followed unless the spec asks (``--svn-externals``), and then
+only as ``svn_externals`` allows: checkouts and switches ignore them, so the cache holds
+only what the repository itself has.
+
 Speed: one cached working copy per repository root. The first run checks out; later runs
 revert it, remove unversioned and ignored files and ``switch`` it to URL@REV — a switch
 handles a new branch and a new revision alike. The working copy is then copied into the
@@ -21,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 from autopack import cache, secrets
 from autopack.errors import SourceError, UsageError
 from autopack.events import Emit, LogLine
+from autopack.source import svn_externals
 from autopack.source.base import Checkout, Login, SourceSpec, project_path
 from autopack.source.svn_client import TRUST_FINGERPRINT_ENV, Client, SvnFailure, presented_note
 
@@ -29,6 +34,7 @@ USER_ENV, PASSWORD_ENV = "AUTOPACK_SVN_USER", "AUTOPACK_SVN_PASSWORD"
 _LAYOUT_TAIL = re.compile(r"/(?:trunk|branches/[^/]+|tags/[^/]+)/*$")
 _LAYOUT_PART = re.compile(r"/(trunk|branches/([^/]+)|tags/([^/]+))(?=/|$)")
 _WC = "wc"  # the working copy inside the cache entry; the completion marker sits beside it
+_NO_EXTERNALS = "no-externals"  # beside it too: the working copy was made without svn:externals
 
 # svn error codes (svn_error_codes.h, APR)
 _AUTH = {170001, 215004}  # RA_NOT_AUTHORIZED, AUTHN_NO_PROVIDER / credentials exhausted
@@ -57,7 +63,8 @@ def checkout(spec: SourceSpec, dest: Path, emit: Emit) -> Checkout:
         shown = f"{url}@{number}"
         with cache.entry(cache.key_for("svn", target.repos_root)) as entry:
             wc = entry.path / _WC
-            how = "switch" if entry.complete and (wc / ".svn").is_dir() else "checkout"
+            # A working copy checked out before externals were ignored may hold some: not reused.
+            how = "switch" if entry.complete and (wc / ".svn").is_dir() and (entry.path / _NO_EXTERNALS).is_file() else "checkout"
             entry.invalidate()
             try:
                 if how == "switch":
@@ -77,11 +84,22 @@ def checkout(spec: SourceSpec, dest: Path, emit: Emit) -> Checkout:
                     entry.discard()
                     entry.path.mkdir(parents=True)
                     client.checkout(url, number, wc)
+                    (entry.path / _NO_EXTERNALS).write_text("checked out with --ignore-externals\n")
                 facts = client.wc_info(wc)
+                definitions = svn_externals.read(client, wc)
             except SvnFailure as e:
                 raise _source_error(e, shown, login) from e
             entry.mark_complete()
             shutil.copytree(wc, dest, symlinks=True, dirs_exist_ok=True)
+        # Into the run's own tree, not the cache (which holds only what the repository has).
+        if definitions and spec.svn_externals:
+            try:
+                svn_externals.follow(client, dest, facts, definitions, emit)
+            except SvnFailure as e:
+                raise _source_error(e, f"an svn:externals of {shown}", login) from e
+        elif definitions:
+            where = ", ".join(f"'{d}'" for d in sorted(definitions))
+            emit(LogLine("source", f"svn:externals of {where} not followed (--svn-externals follows those on the source's own server)", "info"))
     finally:
         client.close()
     repository_path = "/" + unquote(facts.url[len(facts.repos_root) :]).strip("/") if facts.url.startswith(facts.repos_root) else None

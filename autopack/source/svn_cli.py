@@ -93,13 +93,35 @@ class Client:
     def checkout(self, url: str, revision: int, path: Path) -> None:
         counter = FileCounter(self.emit)
         counter.root = path
-        self._run("checkout", f"{url}@{revision}", str(path), url=url, counter=counter)
+        self._run("checkout", "--ignore-externals", f"{url}@{revision}", str(path), url=url, counter=counter)
         counter.report()
 
     def switch(self, path: Path, url: str, revision: int) -> None:
         counter = FileCounter(self.emit)
         counter.root = path
-        self._run("switch", "--ignore-ancestry", f"{url}@{revision}", str(path), url=url, counter=counter)
+        self._run("switch", "--ignore-ancestry", "--ignore-externals", f"{url}@{revision}", str(path), url=url, counter=counter)
+        counter.report()
+
+    def externals(self, target: str, revision: str | None = None, peg: str | None = None) -> dict[str, str]:
+        remote = "://" in target
+        args = ["propget", "svn:externals", "--recursive", "--xml"]
+        if remote:
+            args += ["--revision", revision or "HEAD", f"{target}@{peg or revision or 'HEAD'}"]
+        else:
+            args += [target]
+        xml = self._run(*args, url=target if remote else None)
+        start = xml.find("<?xml")
+        root = ET.fromstring(xml[start:] if start >= 0 else xml)
+        found = {}
+        for element in root.iter("target"):
+            value = "".join(p.text or "" for p in element.iter("property") if p.get("name") == "svn:externals")
+            found[element.get("path", "")] = value
+        return found
+
+    def export(self, url: str, peg: str, revision: str, path: Path) -> None:
+        counter = FileCounter(self.emit)
+        counter.root = path
+        self._run("export", "--ignore-externals", "--revision", revision, f"{url}@{peg}", str(path), url=url, counter=counter)
         counter.report()
 
     def clean(self, path: Path) -> None:

@@ -43,13 +43,24 @@ class SvnFailure(Exception):
 
 class Client(Protocol):
     """One run's svn client: its own config directory, no auth cache, never a prompt.
-    ``revision`` is ``"HEAD"`` or a number; URLs are always read at that peg revision."""
+    ``revision`` is ``"HEAD"`` or a number; URLs are always read at that peg revision.
+    ``checkout`` and ``switch`` never follow ``svn:externals`` (``svn_externals.py`` decides
+    whether and how they are fetched)."""
 
     def info(self, url: str, revision: str) -> Facts: ...
 
     def checkout(self, url: str, revision: int, path: Path) -> None: ...
 
     def switch(self, path: Path, url: str, revision: int) -> None: ...
+
+    def externals(self, target: str, revision: str | None = None, peg: str | None = None) -> dict[str, str]:
+        """The ``svn:externals`` values at and below ``target``: a working copy path (its
+        own properties; no revision) or a URL at ``revision`` (peg ``peg``); keyed by the
+        absolute path or the URL of each directory that has one."""
+
+    def export(self, url: str, peg: str, revision: str, path: Path) -> None:
+        """``url@peg`` at ``revision`` into the new ``path``, as plain files, its own
+        externals not followed."""
 
     def clean(self, path: Path) -> None:
         """Revert every local change and remove unversioned and ignored files."""

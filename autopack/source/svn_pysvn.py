@@ -72,13 +72,27 @@ class Client:
     def checkout(self, url: str, revision: int, path: Path) -> None:
         rev = _revision(str(revision))
         self.counter.root = path
-        self._call(self.client.checkout, url, str(path), recurse=True, revision=rev, peg_revision=rev)
+        self._call(self.client.checkout, url, str(path), recurse=True, revision=rev, peg_revision=rev, ignore_externals=True)
         self.counter.report()
 
     def switch(self, path: Path, url: str, revision: int) -> None:
         rev = _revision(str(revision))
         self.counter.root = path
-        self._call(self.client.switch, str(path), url, recurse=True, revision=rev, peg_revision=rev, ignore_ancestry=True)
+        self._call(self.client.switch, str(path), url, recurse=True, revision=rev, peg_revision=rev, ignore_ancestry=True, ignore_externals=True)
+        self.counter.report()
+
+    def externals(self, target: str, revision: str | None = None, peg: str | None = None) -> dict[str, str]:
+        if "://" in target:
+            rev = _revision(revision or "HEAD")
+            found = self._call(self.client.propget, "svn:externals", target, revision=rev, peg_revision=_revision(peg or revision or "HEAD"), recurse=True)
+        else:
+            found = self._call(self.client.propget, "svn:externals", target, revision=pysvn.Revision(pysvn.opt_revision_kind.working), recurse=True)
+        return {str(k): str(v) for k, v in found.items()}
+
+    def export(self, url: str, peg: str, revision: str, path: Path) -> None:
+        self.counter = FileCounter(self.emit)
+        self.counter.root = path
+        self._call(self.client.export, url, str(path), force=False, revision=_revision(revision), peg_revision=_revision(peg), ignore_externals=True, recurse=True)
         self.counter.report()
 
     def clean(self, path: Path) -> None:

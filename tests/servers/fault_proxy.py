@@ -1,11 +1,37 @@
-"""A reverse proxy on loopback in front of a ``Registry`` that fails the first ``times``
-requests of one kind with ``status`` (500, or 429 with ``Retry-After``), then forwards
-everything faithfully. For testing how a pusher copes with a flaky registry.
+"""A reverse proxy on loopback in front of a ``Registry`` that fails some requests of one
+kind, then forwards everything faithfully. For testing how a pusher copes with a flaky
+registry.
 
-Kinds (``classify``): ``any``; ``blob-upload`` (POST/PATCH/PUT under
-``/v2/<name>/blobs/uploads/``); ``manifest-put``; ``manifest-head``. ``requests`` counts every
-request under its kind (and ``any``), ``injected`` the faults sent, ``log`` holds
-``(method, path, status)`` in arrival order.
+What a fault is (``mode``):
+
+* ``status`` (the default): the request is answered with ``status`` — 500, 503, or 429 — and
+  never reaches the registry; 429 and 503 carry ``Retry-After: <retry_after>`` (delta
+  seconds, or an HTTP-date that far ahead with ``retry_after_date=True``; none when
+  ``retry_after`` is None).
+* ``reset``, ``truncate``, ``stall``, ``slow``: the request goes to the registry, and its
+  *body* is broken on the way — the response body of a GET (blob and manifest reads), the
+  request body of a PUT/PATCH/POST that has one (uploads). After ``after`` bytes of it
+  (default: half of it):
+
+  - ``reset`` closes the client's connection with a TCP reset (a GET's client has had the
+    headers and part of the body; an upload's registry has had part of the body);
+  - ``truncate`` closes it cleanly: a GET's client gets fewer bytes than Content-Length; an
+    upload's registry gets fewer bytes than Content-Length, and the client no answer;
+  - ``stall`` stops sending (or reading) for ``stall`` seconds — longer than the client's
+    read timeout — then closes the connection;
+  - ``slow`` does not fail: it trickles the first ``pieces`` pieces of ``piece`` bytes with
+    ``pause`` seconds between them, then passes the rest at full speed.
+
+  Requests without a body to break (HEAD, a bodiless POST, a GET answered 401/404, …) are
+  forwarded untouched and do not count against ``times``.
+
+Which requests: those of ``kind`` (``classify``: ``any``; ``blob-upload`` — POST/PATCH/PUT
+under ``/v2/<name>/blobs/uploads/``; ``blob-get``; ``manifest-get``; ``manifest-put``;
+``manifest-head``; …), the first ``times`` of them (``times=None``: every one, a fault that
+never stops) — or, with ``seconds``, every one until that many seconds after the first (a
+registry busy for a while). ``requests`` counts every request under its kind (and ``any``),
+``injected`` the faults made, ``faults`` holds ``(method, path, mode)`` of each, ``log``
+``(method, path, status)`` in arrival order (status 0: no answer was sent).
 
 Faithful means: bodies streamed both ways in 64 KiB pieces (blobs are tens of MB), a chunked
 request body (the engine PATCHes blobs chunked) re-sent chunked, every end-to-end header
@@ -16,18 +42,25 @@ connections, and one request per connection keeps the proxy free of keep-alive f
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import json
 import re
+import socket
+import struct
 import threading
+import time
 from collections import Counter
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from tests.servers import loopback
 
-KINDS = ("any", "blob-upload", "manifest-put", "manifest-head")
+KINDS = ("any", "blob-upload", "blob-upload-status", "blob-get", "blob-head", "manifest-put", "manifest-get", "manifest-head", "ping", "other")
+MODES = ("status", "reset", "truncate", "stall", "slow")
+STATUSES = (500, 503, 429)
 _CHUNK = 64 * 1024
 # Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded;
 # Host is set to the upstream's, as a reverse proxy does.
@@ -57,27 +90,43 @@ def classify(method: str, path: str) -> str:
 
 
 class FaultProxy:
-    """``with FaultProxy(registry, kind="blob-upload", status=500, times=2) as p: p.host``.
+    """``with FaultProxy(registry, kind="blob-upload", status=500, times=2) as p: p.host``;
+    ``FaultProxy(registry, kind="blob-get", mode="reset", times=2)``;
+    ``FaultProxy(registry, status=503, seconds=30)``.
 
     Exposes ``host``/``url`` like the registry, and its ``user``/``password``/``auth_config``
     so a test can use either interchangeably."""
 
-    def __init__(self, upstream: Upstream, *, kind: str = "any", status: int = 500, times: int = 1,
-                 retry_after: int = 1) -> None:
+    def __init__(self, upstream: Upstream, *, kind: str = "any", status: int = 500, times: int | None = 1,
+                 retry_after: int | None = 1, retry_after_date: bool = False, mode: str = "status",
+                 seconds: float | None = None, after: int | None = None, stall: float = 30.0,
+                 piece: int = 256, pause: float = 0.5, pieces: int = 8) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}; valid: {', '.join(KINDS)}")
-        if status not in (500, 429):
-            raise ValueError("status must be 500 or 429")
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}")
         self.upstream = upstream
         self.kind = kind
         self.status = status
         self.times = times
         self.retry_after = retry_after
+        self.retry_after_date = retry_after_date
+        self.mode = mode
+        self.seconds = seconds
+        self.after = after
+        self.stall = stall
+        self.piece, self.pause, self.pieces = piece, pause, pieces
         self.requests: Counter[str] = Counter()
         self.injected = 0
+        self.faults: list[tuple[str, str, str]] = []
         self.log: list[tuple[str, str, int]] = []
+        self._first: float | None = None
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
+        self._address: str | None = None
 
     # Credentials are the registry's: the proxy passes Authorization through.
     @property
@@ -94,10 +143,10 @@ class FaultProxy:
 
     @property
     def host(self) -> str:
-        if self._httpd is None:
+        """``127.0.0.1:PORT``; still the address it had once it is stopped."""
+        if self._address is None:
             raise RuntimeError("proxy not started")
-        host, port = self._httpd.server_address[:2]
-        return f"{host}:{port}"
+        return self._address
 
     @property
     def url(self) -> str:
@@ -118,35 +167,57 @@ class FaultProxy:
         class Handler(_Handler):
             owner = proxy
 
+        self._stopping.clear()
         self._httpd = loopback.start(Handler, "fault-proxy")
+        host, port = self._httpd.server_address[:2]
+        self._address = f"{host}:{port}"
         return self
 
     def stop(self) -> None:
+        """Stop listening; a stalled connection ends now rather than when its stall does."""
+        self._stopping.set()
         httpd, self._httpd = self._httpd, None
         loopback.stop(httpd)
 
-    def _admit(self, method: str, path: str) -> bool:
-        """Count the request; True if it is to be failed."""
+    def _count(self, method: str, path: str) -> str:
         kind = classify(method, path)
         with self._lock:
             self.requests["any"] += 1
             self.requests[kind] += 1
-            if (self.kind == "any" or self.kind == kind) and self.injected < self.times:
-                self.injected += 1
-                return True
+        return kind
+
+    def _take(self, method: str, path: str, kind: str) -> bool:
+        """True if this request (of ``kind``, able to carry this proxy's fault) is to fail."""
+        if self.kind not in ("any", kind):
             return False
+        with self._lock:
+            now = time.monotonic()
+            if self._first is None:
+                self._first = now
+            if self.seconds is not None:
+                chosen = now - self._first < self.seconds
+            else:
+                chosen = self.times is None or self.injected < self.times
+            if chosen:
+                self.injected += 1
+                self.faults.append((method, path, self.mode))
+            return chosen
 
     def _record(self, method: str, path: str, status: int) -> None:
         with self._lock:
             self.log.append((method, path, status))
 
     def __repr__(self) -> str:
-        return f"FaultProxy({self.kind} → {self.status} ×{self.times}, injected={self.injected})"
+        what = f"{self.status}" if self.mode == "status" else self.mode
+        how_long = f"for {self.seconds}s" if self.seconds is not None else f"×{self.times if self.times is not None else '∞'}"
+        return f"FaultProxy({self.kind} → {what} {how_long}, injected={self.injected})"
 
 
 class _Handler(BaseHTTPRequestHandler):
     owner: FaultProxy
     _answered: bool
+    _status_sent = 0
+    _read_size = _CHUNK
     protocol_version = "HTTP/1.1"  # answers 100-continue; we still close after each response
 
     def log_message(self, format: str, *args: object) -> None:  # quiet
@@ -160,14 +231,21 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         self.close_connection = True
         proxy = self.owner
-        if proxy._admit(self.command, self.path):
-            self._drain_body()  # read it all, so the client sees our answer, not a reset
-            self._fail(proxy.status)
-            proxy._record(self.command, self.path, proxy.status)
-            return
+        kind = proxy._count(self.command, self.path)
+        upload_fault = False
+        if proxy.mode == "status":
+            if proxy._take(self.command, self.path, kind):
+                self._drain_body()  # read it all, so the client sees our answer, not a reset
+                self._fail(proxy.status)
+                proxy._record(self.command, self.path, proxy.status)
+                return
+        elif self.command in ("PUT", "PATCH", "POST") and self._has_body():
+            upload_fault = proxy._take(self.command, self.path, kind)
         self._answered = False
         try:
-            status = self._forward()
+            status = self._forward(kind, upload_fault)
+        except _Broken:
+            status = self._status_sent
         except (OSError, http.client.HTTPException, ValueError):
             status = 502  # the registry (or the client) cut us off: say so if we still can
             if self._answered:
@@ -186,20 +264,24 @@ class _Handler(BaseHTTPRequestHandler):
     def _chunked(self) -> bool:
         return "chunked" in self.headers.get("Transfer-Encoding", "").lower()
 
-    def _body_pieces(self):
+    def _has_body(self) -> bool:
+        return self._chunked() or int(self.headers.get("Content-Length") or 0) > 0
+
+    def _body_pieces(self) -> Iterator[bytes]:
+        """The request body as it arrives, in reads of at most ``_read_size`` bytes."""
         if self._chunked():
             while True:
                 size_line = self.rfile.readline(1024)
                 if not size_line:
                     raise ConnectionError("client closed inside a chunked body")
-                size = int(size_line.split(b";", 1)[0].strip(), 16)
-                if size == 0:
+                chunk = int(size_line.split(b";", 1)[0].strip(), 16)
+                if chunk == 0:
                     while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                         pass  # trailers: dropped
                     return
-                left = size
+                left = chunk
                 while left:
-                    data = self.rfile.read(min(left, _CHUNK))
+                    data = self.rfile.read(min(left, self._read_size))
                     if not data:
                         raise ConnectionError("client closed inside a chunk")
                     left -= len(data)
@@ -208,7 +290,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             left = int(self.headers.get("Content-Length") or 0)
             while left:
-                data = self.rfile.read(min(left, _CHUNK))
+                data = self.rfile.read(min(left, self._read_size))
                 if not data:
                     raise ConnectionError("client closed inside the body")
                 left -= len(data)
@@ -222,21 +304,26 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _fail(self, status: int) -> None:
         # The body a registry sends (distribution's errcode JSON): the engine reads the code.
-        code = "TOOMANYREQUESTS" if status == 429 else "UNKNOWN"
+        code = {429: "TOOMANYREQUESTS", 503: "UNAVAILABLE"}.get(status, "UNKNOWN")
         body = json.dumps({"errors": [{"code": code, "message": "injected by FaultProxy", "detail": None}]}).encode()
         self.send_response_only(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Docker-Distribution-Api-Version", "registry/2.0")
         self.send_header("Content-Length", str(len(body)))
-        if status == 429:
-            self.send_header("Retry-After", str(self.owner.retry_after))
+        if status in (429, 503) and self.owner.retry_after is not None:
+            if self.owner.retry_after_date:
+                self.send_header("Retry-After", email.utils.formatdate(time.time() + self.owner.retry_after, usegmt=True))
+            else:
+                self.send_header("Retry-After", str(self.owner.retry_after))
         self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _forward(self) -> int:
-        upstream = self.owner.upstream.host
+    def _forward(self, kind: str, upload_fault: bool) -> int:
+        proxy = self.owner
+        upstream = proxy.upstream.host
+        self._status_sent = 0
         conn = http.client.HTTPConnection(upstream, timeout=300)
         try:
             conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
@@ -245,15 +332,11 @@ class _Handler(BaseHTTPRequestHandler):
                 if name.lower() not in _HOP:
                     conn.putheader(name, value)
             chunked = self._chunked()
-            has_body = chunked or int(self.headers.get("Content-Length") or 0) > 0
             if chunked:
                 conn.putheader("Transfer-Encoding", "chunked")
             conn.endheaders()
-            if has_body:
-                for piece in self._body_pieces():
-                    conn.send(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
-                if chunked:
-                    conn.send(b"0\r\n\r\n")
+            if self._has_body():
+                self._send_body(conn, chunked, proxy.mode if upload_fault else None)
             response = conn.getresponse()
             self.send_response_only(response.status, response.reason)
             for name, value in response.getheaders():
@@ -268,14 +351,105 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.end_headers()
             self._answered = True
-            while piece := response.read(_CHUNK):
-                self.wfile.write(piece)
+            self._status_sent = response.status
+            length = response.getheader("Content-Length")
+            fault = None
+            if proxy.mode != "status" and self.command == "GET" and response.status in (200, 206) and (length is None or int(length) > 0):
+                fault = proxy.mode if proxy._take(self.command, self.path, kind) else None
+            self._send_response_body(response, int(length) if length else None, fault)
             return response.status
         finally:
             conn.close()
+
+    # --- broken bodies ----------------------------------------------------------------------
+
+    def _cut(self, length: int | None) -> int:
+        if self.owner.after is not None:
+            return self.owner.after
+        return length // 2 if length else _CHUNK
+
+    def _send_body(self, conn: http.client.HTTPConnection, chunked: bool, fault: str | None) -> None:
+        """Pass the request body to the registry — or break it as ``fault`` says."""
+
+        def send(piece: bytes) -> None:
+            conn.send(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+
+        proxy = self.owner
+        if fault is None or fault == "slow":
+            slow = proxy.pieces if fault == "slow" else 0
+            self._read_size = proxy.piece if slow else _CHUNK
+            for piece in self._body_pieces():
+                send(piece)
+                if slow:
+                    self._wait(proxy.pause)
+                    slow -= 1
+                    if not slow:
+                        self._read_size = _CHUNK  # the rest at full speed
+            if chunked:
+                conn.send(b"0\r\n\r\n")
+            return
+        length = None if chunked else int(self.headers.get("Content-Length") or 0)
+        left = self._cut(length)
+        pieces = self._body_pieces()
+        for piece in pieces:
+            if len(piece) >= left:
+                if left:
+                    send(piece[:left])
+                break
+            send(piece)
+            left -= len(piece)
+        conn.close()  # the registry has part of the body, and no more is coming
+        if fault == "truncate":
+            for _ in pieces:  # the client sends it all, and gets no answer
+                pass
+            raise _Broken()
+        if fault == "stall":
+            self._wait(proxy.stall)
+        self._reset()
+
+    def _send_response_body(self, response: http.client.HTTPResponse, length: int | None, fault: str | None) -> None:
+        proxy = self.owner
+        if fault == "slow":
+            for _ in range(proxy.pieces):
+                piece = response.read(proxy.piece)
+                if not piece:
+                    return
+                self.wfile.write(piece)
+                self._wait(proxy.pause)
+            fault = None
+        if fault is None:
+            while piece := response.read(_CHUNK):
+                self.wfile.write(piece)
+            return
+        left = self._cut(length)
+        while left > 0 and (piece := response.read(min(left, _CHUNK))):
+            self.wfile.write(piece)
+            left -= len(piece)
+        if fault == "stall":
+            self._wait(proxy.stall)
+        if fault in ("reset", "stall"):
+            self._reset()
+        raise _Broken()  # truncate: the connection closes cleanly, short of Content-Length
+
+    def _wait(self, seconds: float) -> None:
+        if self.owner._stopping.wait(seconds):
+            raise _Broken()
+
+    def _reset(self) -> None:
+        """Close the client's connection with a TCP reset (RST), not a clean FIN."""
+        try:  # the descriptor closes when the handler lets go of it, with linger 0: a RST
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        except OSError:
+            pass
+        raise _Broken()
 
     def _rewrite_location(self, value: str) -> str:
         parts = urlsplit(value)
         if parts.netloc == self.owner.upstream.host:  # absolute, at the registry: back to us
             return urlunsplit(parts._replace(netloc=self.owner.host))
         return value  # relative: it already resolves against us
+
+
+class _Broken(Exception):
+    """The fault was made: nothing more is sent on this connection."""

@@ -5,7 +5,11 @@ Every request is recorded (``GitHttpServer.requests``): method, path, auth outco
 ``git-upload-pack`` POSTs the protocol-v2 command and how many ``want``/``have`` lines it
 carried, so a test can tell a full clone (``fetch`` with wants and no haves) from an
 incremental fetch or a mere ref listing. ``delay`` slows every request down, to widen the
-window in which a test samples the client's child processes.
+window in which a test samples the client's child processes. ``stall_fetches`` makes the
+server hang in the middle of every pack it sends (the headers and the first bytes go out,
+then nothing), as a wedged server or a dead network path does: ``stalled`` is set when a
+fetch hangs, and ``release()`` (or leaving the ``with`` block) lets it finish. A stall is
+bounded (``STALL_LIMIT`` seconds), so that no test can hang on it forever.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from urllib.parse import urlsplit
 
 from tests.servers import loopback
 
+STALL_LIMIT = 120.0  # seconds a stalled fetch waits for release() at most
 
 @dataclass
 class Request:
@@ -45,7 +50,10 @@ class GitHttpServer:
     username: str = "ada"
     password: str = "s3cret-pa55word"
     delay: float = 0.0
+    stall_fetches: bool = False
     requests: list[Request] = field(default_factory=list)
+    stalled: threading.Event = field(default_factory=threading.Event)
+    _released: threading.Event = field(default_factory=threading.Event)
     _httpd: ThreadingHTTPServer | None = None
 
     def url(self, path: str) -> str:
@@ -55,6 +63,11 @@ class GitHttpServer:
 
     def fetches(self) -> list[Request]:
         return [r for r in self.requests if r.command == "fetch" and r.status == 200]
+
+    def release(self) -> None:
+        """End every stall, now and from now on (``stall_fetches`` is switched off)."""
+        self.stall_fetches = False
+        self._released.set()
 
     def __enter__(self) -> GitHttpServer:
         server = self
@@ -66,6 +79,7 @@ class GitHttpServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.release()
         httpd, self._httpd = self._httpd, None
         loopback.stop(httpd)
 
@@ -148,6 +162,11 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers:
             self.send_header(name, value)
         self.end_headers()
+        if owner.stall_fetches and record.command == "fetch":
+            self.wfile.write(backend.stdout.read(64))  # the first bytes of the answer, never all of it
+            self.wfile.flush()
+            owner.stalled.set()
+            owner._released.wait(timeout=STALL_LIMIT)
         shutil.copyfileobj(backend.stdout, self.wfile)
         backend.wait()
 

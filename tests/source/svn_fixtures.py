@@ -150,3 +150,91 @@ def svn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SvnServer]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@dataclass(frozen=True)
+class ExternalsRepository:
+    """``ext-repo`` beside ``repo`` under the same svnserve (see ``externals_repository``)."""
+
+    svn_url: str  # svn://127.0.0.1:PORT/ext-repo
+    file_url: str
+    port: int
+
+
+def _commit_externals(wc: Path, value: str, message: str) -> None:
+    svn("update", "--ignore-externals", str(wc))  # a directory's property is committed from an up-to-date directory
+    svn("propset", "svn:externals", value, str(wc))
+    svn("commit", "--username", AUTHOR, "-m", message, cwd=wc)
+
+
+def _props(pairs: dict[str, str]) -> bytes:
+    body = b"".join(b"K %d\n%s\nV %d\n%s\n" % (len(k.encode()), k.encode(), len(v.encode()), v.encode()) for k, v in pairs.items())
+    return body + b"PROPS-END\n"
+
+
+def _set_externals_raw(repo: Path, path: str, value: str, message: str) -> None:
+    """Commit ``svn:externals`` = ``value`` on ``path`` as a hostile server-side writer can:
+    through ``svnadmin load``, which does not check it (svn's own propset refuses a '..')."""
+    revision = int(subprocess.run(["svnlook", "youngest", str(repo)], check=True, capture_output=True, text=True).stdout) + 1
+    revprops = _props({"svn:log": message, "svn:author": AUTHOR, "svn:date": "2024-01-01T00:00:00.000000Z"})
+    props = _props({"svn:externals": value})
+    dump = (
+        b"SVN-fs-dump-format-version: 2\n\n"
+        + b"Revision-number: %d\nProp-content-length: %d\nContent-length: %d\n\n" % (revision, len(revprops), len(revprops))
+        + revprops
+        + b"\nNode-path: %s\nNode-kind: dir\nNode-action: change\nProp-content-length: %d\nContent-length: %d\n\n" % (path.encode(), len(props), len(props))
+        + props
+        + b"\n"
+    )
+    subprocess.run(["svnadmin", "load", "--quiet", str(repo)], input=dump, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def externals_repository(svn_server: SvnServer, tmp_path_factory: pytest.TempPathFactory) -> ExternalsRepository:
+    """A repository whose trunk has ``svn:externals``, served by ``svn_server``'s svnserve:
+
+        r1  mkdir trunk lib vendor branches
+        r2  import hello-service into trunk; lib/LIB.txt "lib r2"; vendor/VENDOR.txt
+        r3  lib/LIB.txt "lib r3"
+        r4  lib: svn:externals "^/vendor vendor" (an external of the external)
+        r5  trunk: svn:externals "^/lib libs/head", "-r2 ^/lib libs/r2", "../lib@2 libs/peg",
+            and the old form "libs/old -r3 <svn_url>/lib"
+        r6… branches/<name>: a copy of trunk whose svn:externals is one hostile line each —
+            file (a file:// URL), host (another host), scheme (http:// on the same host),
+            escape (a path out of the checkout), at (an unencoded '@' in a password),
+            date (a date revision), option (a path beginning with '-')
+    """
+    base = tmp_path_factory.mktemp("svn-ext")
+    repo = svn_server.root / "ext-repo"
+    subprocess.run(["svnadmin", "create", str(repo)], check=True)
+    for name in ("svnserve.conf", "passwd"):
+        shutil.copy(svn_server.repo / "conf" / name, repo / "conf" / name)
+    url = repo.as_uri()
+    port = int(svn_server.svn_url.rsplit(":", 1)[1].split("/", 1)[0])
+    served = f"svn://127.0.0.1:{port}/ext-repo"
+    commit = ("--username", AUTHOR)
+    svn("mkdir", *commit, "-m", "layout", f"{url}/trunk", f"{url}/lib", f"{url}/vendor", f"{url}/branches")  # r1
+    wc = base / "wc"
+    svn("checkout", url, str(wc))
+    shutil.copytree(HELLO, wc / "trunk", ignore=shutil.ignore_patterns("target"), dirs_exist_ok=True)
+    (wc / "lib" / "LIB.txt").write_text("lib r2\n")
+    (wc / "vendor" / "VENDOR.txt").write_text("vendor\n")
+    svn("add", "--force", str(wc / "trunk"), str(wc / "lib"), str(wc / "vendor"))
+    svn("commit", *commit, "-m", "content", cwd=wc)  # r2
+    (wc / "lib" / "LIB.txt").write_text("lib r3\n")
+    svn("commit", *commit, "-m", "lib r3", cwd=wc)  # r3
+    _commit_externals(wc / "lib", "^/vendor vendor", "lib's own external")  # r4
+    _commit_externals(wc / "trunk", f"^/lib libs/head\n-r2 ^/lib libs/r2\n../lib@2 libs/peg\nlibs/old -r3 {served}/lib\n", "trunk's externals")  # r5
+    hostile = {
+        "file": f"{svn_server.file_url}/trunk from-disk",
+        "host": f"svn://localhost:{port}/ext-repo/lib elsewhere",
+        "scheme": f"http://127.0.0.1:{port}/ext-repo/lib other-scheme",
+        "escape": "^/lib ../../outside",
+        "at": f"svn://ada:p@ss@127.0.0.1:{port}/ext-repo/lib at",
+        "date": "-r {2020-01-01} ^/lib dated",
+        "option": "^/lib -x",
+    }
+    for name, value in hostile.items():
+        svn("copy", *commit, "-m", f"branch {name}", f"{url}/trunk", f"{url}/branches/{name}")
+        _set_externals_raw(repo, f"branches/{name}", value + "\n", f"hostile external: {name}")
+    return ExternalsRepository(served, url, port)

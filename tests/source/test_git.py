@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -363,25 +364,109 @@ def test_hooks_in_the_mirror_never_run(fresh_remote: GitRemote, tmp_path: Path) 
     monitor.write_text(f"#!/bin/sh\necho fsmonitor >> {ran}\n")
     monitor.chmod(0o755)
     run_git(mirror, "config", "core.fsmonitor", str(monitor))
-    # a new commit upstream, so the fetch really updates refs (reference-transaction)
+    # a new commit upstream, so a fetch would really update refs (reference-transaction)
     work = tmp_path / "work"
     run_git(tmp_path, "clone", "-q", str(fresh_remote.bare), str(work))
     (work / "NEW").write_text("new\n")
     run_git(work, "add", "NEW")
     run_git(work, "commit", "-q", "-m", "new")
     run_git(work, "push", "-q", "origin", "main")
+    probe = tmp_path / "probe.git"
+    shutil.copytree(mirror, probe, symlinks=True)
 
-    result = check_out(fresh_remote, tmp_path / "two", "main")
-    assert result.cache == "fetch" and (result.path / "NEW").is_file()
+    events = Events()
+    result = check_out(fresh_remote, tmp_path / "two", "main", events=events)
+    assert result.cache == "clone" and (result.path / "NEW").is_file()  # planted hooks: the entry is not trusted
+    assert any("changed outside autopack" in line for line in events.lines())
     assert not ran.exists(), ran.read_text()
+    assert not [p for p in (mirror / "hooks").iterdir()]
 
     run_git(mirror, "config", "core.hooksPath", str(evil))
-    check_out(fresh_remote, tmp_path / "three", "main")
+    assert check_out(fresh_remote, tmp_path / "three", "main").cache == "clone"
     assert not ran.exists(), ran.read_text()
+    assert check_out(fresh_remote, tmp_path / "four", "main").cache == "fetch"  # sealed again: trusted
 
     # The hooks themselves work: plain git, without autopack's settings, runs them.
-    run_git(mirror, "update-ref", "refs/heads/probe", "HEAD")
+    run_git(probe, "update-ref", "refs/heads/probe", "HEAD")
     assert "reference-transaction" in ran.read_text()
+
+
+def _other_repository(remote: GitRemote, tmp_path: Path) -> tuple[Path, str]:
+    """A copy of ``remote``'s repository with one more commit on main (pom 6.6.6-evil),
+    served beside it: (its bare directory, its commit)."""
+    bare = remote.bare.with_name(f"other-{tmp_path.name[-12:]}.git")
+    shutil.copytree(remote.bare, bare)
+    work = tmp_path / "other-work"
+    run_git(tmp_path, "clone", "-q", str(bare), str(work))
+    pom = work / "pom.xml"
+    pom.write_text(re.sub(r"(<artifactId>hello-service</artifactId>\s*<version>)[^<]+", r"\g<1>6.6.6-evil", pom.read_text(), count=1))
+    run_git(work, "commit", "-q", "-am", "someone else's")
+    run_git(work, "push", "-q", "origin", "main")
+    return bare, run_git(work, "rev-parse", "HEAD")
+
+
+@pytest.mark.parametrize("transport", ["http", "file"])
+def test_a_tampered_mirror_neither_runs_a_command_nor_stands_in_for_another_repository(fresh_remote: GitRemote, tmp_path: Path, transport: str) -> None:
+    """Whoever can write the cache rewrites a mirror: origin at another repository (and, for
+    file://, an upload-pack command that git would run for it), a post-checkout hook and an
+    fsmonitor command that write a marker, a credential helper, an include. The next run
+    takes none of it: the asked-for repository at its own revision, no marker."""
+    other, other_sha = _other_repository(fresh_remote, tmp_path)
+    location = fresh_remote.url if transport == "http" else fresh_remote.bare.as_uri()
+    check_out(fresh_remote, tmp_path / "one", location=location, login=login(fresh_remote) if transport == "http" else None)
+    mirror = mirror_of(location)
+    marker = tmp_path / "marker"
+    command = tmp_path / "command"
+    command.write_text(f"#!/bin/sh\necho \"$0 $*\" >> {marker}\n")
+    command.chmod(0o755)
+    (mirror / "hooks" / "post-checkout").write_text(f"#!/bin/sh\necho post-checkout >> {marker}\n")
+    (mirror / "hooks" / "post-checkout").chmod(0o755)
+    (tmp_path / "included").write_text(f"[core]\n\tsshCommand = {command}\n")
+    other_location = fresh_remote.server.url(str(other.relative_to(fresh_remote.server.root))) if transport == "http" else other.as_uri()
+    for key, value in [
+        ("remote.origin.url", other_location),
+        ("remote.origin.uploadpack", f"{command} upload-pack; git-upload-pack"),
+        ("core.fsmonitor", str(command)),
+        ("credential.helper", f"!{command}"),
+        ("include.path", str(tmp_path / "included")),
+    ]:
+        run_git(mirror, "config", key, value)
+
+    events = Events()
+    result = check_out(fresh_remote, tmp_path / "two", "main", location=location, login=login(fresh_remote) if transport == "http" else None, events=events)
+
+    assert (result.revision, pom_version(result.path)) == (fresh_remote.shas["c2"], fresh_remote.versions["c2"])
+    assert result.revision != other_sha
+    assert result.cache == "clone"
+    assert any(f"the cached mirror of {location} was changed outside autopack" in line for line in events.lines())
+    assert not marker.exists(), marker.read_text()
+    assert run_git(mirror, "config", "remote.origin.url") == location
+    assert run_git(mirror, "config", "--list", "--local").splitlines() == ["core.repositoryformatversion=0", "core.bare=true", f"remote.origin.url={location}", "remote.origin.fetch=+refs/*:refs/*", "remote.origin.mirror=true"]
+    assert list((mirror / "hooks").iterdir()) == []
+    assert run_git(other, "rev-parse", "main") == other_sha  # the other repository was there to be taken
+
+
+@pytest.mark.parametrize(
+    ("tamper", "reason"),
+    [
+        (lambda m, t: (m / "objects" / "info" / "alternates").write_text(str(t / "elsewhere" / "objects") + "\n"), "objects/info/alternates"),
+        (lambda m, t: (m / "commondir").write_text(str(t / "elsewhere") + "\n"), "'commondir'"),
+        (lambda m, t: (m / "info" / "grafts").write_text("0" * 40 + "\n"), "info/grafts"),
+        (lambda m, t: (m / "shallow").write_text("0" * 40 + "\n"), "'shallow'"),
+        (lambda m, t: (shutil.rmtree(m / "refs"), (m / "refs").symlink_to(t / "elsewhere" / "refs")), "symbolic link"),
+    ],
+    ids=["alternates", "commondir", "grafts", "shallow", "symlinked-refs"],
+)
+def test_a_mirror_that_borrows_from_elsewhere_is_cloned_again(git_remote: GitRemote, tmp_path: Path, tamper, reason: str) -> None:
+    check_out(git_remote, tmp_path / "one")
+    elsewhere = tmp_path / "elsewhere"
+    run_git(tmp_path, "init", "-q", "--bare", str(elsewhere))
+    tamper(mirror_of(git_remote.url), tmp_path)
+    events = Events()
+    result = check_out(git_remote, tmp_path / "two", "v1.0.0", events=events)
+    assert (result.cache, result.revision) == ("clone", git_remote.shas["c1"])
+    assert any("changed outside autopack" in line and reason in line for line in events.lines()), events.lines()
+    assert check_out(git_remote, tmp_path / "three", "main").cache == "fetch"
 
 
 def test_git_environment() -> None:
@@ -478,3 +563,124 @@ def _session_argvs(session: int) -> list[str]:
         except (OSError, IndexError, ValueError):
             continue
     return found
+
+
+# --- every git child through autopack.process -------------------------------------------
+
+
+def _git_children() -> list[tuple[int, int, str]]:
+    """(pid, process group, argv) of every living descendant of this process that runs git
+    as a client (the test server's http-backend and upload-pack are left out)."""
+    parents, rows = {}, {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            argv = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z":
+            parents[int(proc.name)] = int(fields[1])
+            rows[int(proc.name)] = (int(fields[2]), argv)
+    me, found = os.getpid(), []
+    for pid, (group, argv) in rows.items():
+        chain, ancestor = [pid], parents.get(pid)
+        while ancestor and ancestor != me and ancestor in parents:
+            chain.append(ancestor)
+            ancestor = parents[ancestor]
+        server_side = any("http-backend" in rows[p][1] for p in chain)  # the test server's git, and what it starts
+        if ancestor == me and Path(argv.split(" ", 1)[0]).name.startswith("git") and not server_side:
+            found.append((pid, group, argv))
+    return found
+
+
+@pytest.fixture
+def stalling(git_remote: GitRemote, tmp_path_factory: pytest.TempPathFactory):
+    from tests.servers.git_fixtures import PROJECT
+    from tests.servers.git_http import GitHttpServer
+
+    root = tmp_path_factory.mktemp("git-stall")
+    shutil.copytree(git_remote.bare, root / PROJECT)
+    with GitHttpServer(root, stall_fetches=True) as server:
+        yield server, server.url(PROJECT)
+
+
+def test_a_clone_runs_in_its_own_process_group_and_process_stop_all_ends_it(stalling, tmp_path: Path) -> None:
+    """The clone's git and its git-remote-http are in a process group of their own, in
+    process's running set: ``process.stop_all()`` (what an interrupted run calls) ends them
+    at once, and the half-made mirror is never trusted."""
+    from autopack import process
+
+    server, url = stalling
+    outcome: list[object] = []
+
+    def clone() -> None:
+        try:
+            outcome.append(check_out(None, tmp_path / "dest", location=url, login=Login(server.username, server.password, "the test")))  # type: ignore[arg-type]
+        except BaseException as e:  # noqa: BLE001 - asserted below
+            outcome.append(e)
+
+    worker = threading.Thread(target=clone, daemon=True)
+    worker.start()
+    try:
+        assert server.stalled.wait(timeout=30), outcome
+        children = _git_children()
+        assert any("clone" in argv for _, _, argv in children) and any("remote-http" in argv for _, _, argv in children), children
+        assert {group for _, group, _ in children}.isdisjoint({os.getpgrp()}), "git runs in autopack's own process group"
+        with process._running_lock:
+            tracked = [p for p in process._running if p.args[0] == "git"]
+        assert tracked, "the git child is not in process's running set"
+        started = time.monotonic()
+        process.stop_all()
+        worker.join(timeout=10)
+        assert not worker.is_alive() and time.monotonic() - started < 5
+    finally:
+        server.release()
+        worker.join(timeout=30)
+    assert isinstance(outcome[0], SourceError), outcome
+    assert _git_children() == []
+    assert not mirror_of(url).exists()
+    server.stall_fetches = False
+    assert check_out(None, tmp_path / "again", location=url, login=Login(server.username, server.password, "the test")).cache == "clone"  # type: ignore[arg-type]
+
+
+def test_git_progress_redraws_are_lines_of_their_own(tmp_path: Path) -> None:
+    from autopack import process
+
+    lines: list[str] = []
+    process.run(["printf", "Receiving objects:  50%% (1/2)\\rReceiving objects: 100%% (2/2), done.\\r\\nResolving deltas: 100%% (1/1), done.\\n"], on_line=lines.append, split_cr=True)
+    assert lines == ["Receiving objects:  50% (1/2)", "Receiving objects: 100% (2/2), done.", "Resolving deltas: 100% (1/1), done."]
+
+
+def test_git_over_ssh_runs_its_ssh_command_inside_git_s_process_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ssh client git starts (GIT_SSH_COMMAND; here a stand-in that hangs as an
+    unanswering server would) is in the group of a git child autopack tracks: a tree kill
+    ends it too."""
+    from autopack import process
+
+    pid_file = tmp_path / "ssh.pid"
+    ssh = tmp_path / "fake-ssh"
+    ssh.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 60\n")
+    ssh.chmod(0o755)
+    monkeypatch.setenv("GIT_SSH_COMMAND", str(ssh))
+    outcome: list[object] = []
+
+    def clone() -> None:
+        try:
+            outcome.append(check_out(None, tmp_path / "dest", location="ssh://git@127.0.0.1/group/project.git", login=None))  # type: ignore[arg-type]
+        except BaseException as e:  # noqa: BLE001 - asserted below
+            outcome.append(e)
+
+    worker = threading.Thread(target=clone, daemon=True)
+    worker.start()
+    deadline = time.monotonic() + 20
+    while not (pid_file.is_file() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    pid = int(pid_file.read_text())
+    group = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[2])
+    with process._running_lock:
+        groups = {p.pid for p in process._running}  # each child leads its own group
+    assert group in groups and group != os.getpgrp()
+    process.stop_all()
+    worker.join(timeout=10)
+    assert not worker.is_alive() and isinstance(outcome[0], SourceError), outcome
+    assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"

@@ -11,8 +11,8 @@ from autopack.errors import SourceError
 from autopack.source import svn
 from autopack.source.svn_client import TRUST_FINGERPRINT_ENV
 from tests.conftest import autopack
-from tests.source.svn_https import SvnHttpsServer, svn_https  # noqa: F401  (fixture)
 from tests.source.svn_fixtures import pom_version
+from tests.source.svn_https import SvnHttpsServer, svn_https  # noqa: F401  (fixture)
 from tests.source.test_svn import Run, backend  # noqa: F401  (fixture)
 
 

@@ -3,7 +3,12 @@ whether a registry grants push *before* the build, which manifest a tag holds af
 blob-by-blob copy to the other destinations.
 
 Auth follows the registry's challenge (``WWW-Authenticate``): Basic, or a Bearer token from
-the realm it names.
+the realm it names. Credentials stay with their host: the registry's Authorization goes only
+to the registry's own scheme, host and port (``_send`` drops it from a request to anywhere
+else — an upload ``Location`` on another host, a downgrade to http — and requests drops it on
+a redirect to another host, as blob GETs are redirected to storage); a challenge is answered
+only when the registry itself sent it; the login goes to the token service only at the realm
+it names, and only over https unless that realm is on loopback.
 
 Every call goes through one request layer that sorts what can go wrong:
 
@@ -42,7 +47,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import tenacity
@@ -246,7 +251,9 @@ class RegistryClient:
         if response.status_code in (201, 202):
             location = response.headers.get("Location")
             if location:
-                self._request("DELETE", location, scope=f"repository:{repository}:pull,push", ok=(204, 404, 405, 200))
+                # Cancelling is a courtesy: distribution's token auth wants the "*" action for
+                # any DELETE, which a push grant lacks — a 401/403 here still proves push rights.
+                self._request("DELETE", location, scope=f"repository:{repository}:pull,push", ok=(204, 404, 405, 200, 401, 403))
             return
         raise self._refusal(response, f"push to {self.registry}/{repository}")
 
@@ -334,7 +341,7 @@ class RegistryClient:
             if not location:
                 raise PushError(f"{self.registry} opened an upload without a Location to send it to", "the registry does not follow the Registry HTTP API v2")
             separator = "&" if "?" in location else "?"
-            url = location if location.startswith("http") else self._base_url() + location
+            url = urljoin(self._base_url() + "/", location)
             with open(source, "rb") as f:
                 body = _Counting(f, source.stat().st_size, on_bytes)
                 done = self._once("PUT", f"{url}{separator}digest={digest}", scope, {"Content-Type": "application/octet-stream"}, (201, 204, 404), body=body, commit=True)
@@ -383,11 +390,11 @@ class RegistryClient:
             self.on_retry(f"{self.registry}: {state.outcome.exception()}; try {budget.label(state.attempt_number + 1)} in {state.upcoming_sleep:.1f}s")
 
     def _once(self, method: str, path: str, scope: str, headers: dict[str, str], ok: tuple[int, ...], body: Any = None, stream: bool = False, commit: bool = False) -> requests.Response:
-        url = path if path.startswith("http") else self._base_url() + path
+        url = urljoin(self._base_url() + "/", path)
         if self._authorization:
             headers = {**headers, "Authorization": self._authorization}
         response = self._send(method, url, headers, body, stream, commit)
-        if response.status_code == 401 and self.auth and self._authenticate(response, scope):
+        if response.status_code == 401 and self.auth and self._is_own(response.url) and self._authenticate(response, scope):
             response.close()
             if hasattr(body, "rewind"):
                 body.rewind()
@@ -409,7 +416,11 @@ class RegistryClient:
         # urllib3 bounds the sending of a body by the connect timeout, then the wait for the
         # answer by the read timeout: an upload gets longer for both (``COMMIT_FACTOR``).
         timeout = (self.timeout * COMMIT_FACTOR,) * 2 if commit else (self.timeout, self.timeout)
+        if not self._is_own(url):  # the registry's login is for the registry: not another host, not over http
+            headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
         try:
+            # On a redirect to another host (or from https to http), requests' rebuild_auth
+            # drops the Authorization header: a blob redirected to storage gets none.
             return self.session.request(method, url, headers=headers, data=body, stream=stream, timeout=timeout, allow_redirects=True)
         except requests.exceptions.SSLError as e:
             if "CERTIFICATE_VERIFY_FAILED" in str(e) or "certificate" in str(e).lower():
@@ -447,6 +458,10 @@ class RegistryClient:
                     self._base = f"http://{self.registry}"
         return self._base
 
+    def _is_own(self, url: str) -> bool:
+        """Whether ``url`` is on the registry itself: the same scheme, host and port."""
+        return _origin(url) == _origin(self._base_url())
+
     def _authenticate(self, challenge: requests.Response, scope: str) -> bool:
         assert self.auth is not None
         header = challenge.headers.get("WWW-Authenticate", "")
@@ -460,6 +475,9 @@ class RegistryClient:
             realm = params.get("realm")
             if not realm:
                 return False
+            where = urlsplit(realm)
+            if where.scheme != "https" and not (where.scheme == "http" and is_loopback(where.hostname or "")):
+                raise PushError(f"{self.registry} names the token service {_short_origin(realm)}, which is not https: the login is not sent there", "serve the registry's token service (its auth realm) over https")
             query = {"service": params.get("service", ""), "scope": scope}
             try:
                 answer = self.session.get(realm, params=query, auth=(self.auth.username, self.auth.password), timeout=self.timeout)
@@ -543,6 +561,22 @@ def _reason(error: BaseException, timeout: float) -> str:
         if re.search(pattern, text):
             return words
     return type(error).__name__
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port (the default one filled in) of ``url``."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1  # a port that is not one: equal to no origin autopack sends to
+    return scheme, (parts.hostname or "").lower(), port if port is not None else {"https": 443, "http": 80}.get(scheme)
+
+
+def _short_origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
 
 
 def _short(url: str) -> str:

@@ -13,6 +13,7 @@ import urllib.request
 from base64 import b64encode
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from autopack import secrets
@@ -174,13 +175,35 @@ def _ask_server(url: str, environ: Mapping[str, str], gitlab_url: str | None, lo
     )
 
 
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib's redirect handler copies every header, Authorization too, to wherever the
+    server redirects; this one keeps it only while scheme, host and port stay the same."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and _origin(new.full_url) != _origin(req.full_url):
+            new.remove_header("Authorization")
+        return new
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    return scheme, (parts.hostname or "").lower(), port if port is not None else {"https": 443, "http": 80}.get(scheme)
+
+
 def _request(url: str, method: str, login: Login | None) -> dict[str, str] | None:
     request = urllib.request.Request(secrets.strip_url_credentials(url), method=method)
     if login:
         token = b64encode(f"{login.username}:{login.password}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
+    opener = urllib.request.build_opener(_SameOriginRedirects)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with opener.open(request, timeout=10) as response:
             return {k.lower(): v for k, v in response.headers.items()}
     except urllib.error.HTTPError as e:
         return {k.lower(): v for k, v in e.headers.items()} if e.code < 500 else None

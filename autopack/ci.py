@@ -120,3 +120,6 @@ def enrich(checkout: Checkout, ctx: CiContext) -> Checkout:
         branch=ctx.branch or checkout.branch,
         url=ctx.source_url or checkout.url,
     )
+
+
+CI_REGISTRY_IMAGE = "$CI_REGISTRY_IMAGE"  # what a bare --push stands for

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from autopack import __version__, reports
+from autopack.ci import CI_REGISTRY_IMAGE
 from autopack.commands import build, checkout, login, push
-from autopack.push.destinations import CI_REGISTRY_IMAGE
 
 app = typer.Typer(
     name="autopack",

@@ -52,3 +52,7 @@ Emit = Callable[[Event], None]
 
 def discard(event: Event) -> None:
     """An ``Emit`` that drops everything (for library callers that want no output)."""
+
+
+# The stages of a run, in order, with their titles (the live view's rows).
+STAGES = {"source": "Source", "plan": "Plan", "maven": "Maven", "image": "Image", "push": "Push"}

@@ -21,7 +21,7 @@ from autopack import plan as planning
 from autopack import settings as settings_module
 from autopack.engine import Engine
 from autopack.errors import UsageError
-from autopack.events import Emit, LogLine, Progress, StageFinished, StageStarted
+from autopack.events import STAGES, Emit, LogLine, Progress, StageFinished, StageStarted
 from autopack.image import stage as image_stage
 from autopack.maven import artifact
 from autopack.maven import runner as maven
@@ -31,8 +31,6 @@ from autopack.push import stage as push_stage
 from autopack.result import BuiltImage, Journal, StageTime
 from autopack.settings import Settings
 from autopack.source.base import Checkout, Login, SourceSpec
-
-STAGES = {"source": "Source", "plan": "Plan", "maven": "Maven", "image": "Image", "push": "Push"}
 
 
 def run(settings: Settings, emit: Emit, journal: Journal, login: Login | None = None) -> None:

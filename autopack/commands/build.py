@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from autopack import pipeline
 from autopack.commands import options as o
+from autopack.events import STAGES
 from autopack.settings import parse_pairs, parse_secrets
 
 MAVEN = "Maven"
@@ -129,7 +129,7 @@ def build(
     """Build the Maven project at SOURCE and package it into a tagged image."""
     given = locals()
     o.run_command(
-        stages=pipeline.STAGES,
+        stages=STAGES,
         cli=lambda: {
             "source": source,
             **o.source_values(given),
@@ -172,5 +172,11 @@ def build(
         verbose=verbose,
         log_dir=log_dir,
         password_stdin=svn_password_stdin,
-        body=pipeline.run,
+        body=_run,
     )
+
+
+def _run(*args: Any) -> None:
+    from autopack import pipeline  # the engine, Maven and registry machinery: only once a build runs
+
+    pipeline.run(*args)

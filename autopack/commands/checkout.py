@@ -3,13 +3,14 @@ facts as a build, into a directory of your choosing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from autopack import pipeline
 from autopack.commands import options as o
+from autopack.events import STAGES
 
 EXAMPLES = """\
 Examples:
@@ -46,7 +47,7 @@ def checkout(
     """Check SOURCE out into DEST at a branch, tag, commit or revision."""
     given = locals()
     o.run_command(
-        stages={"source": pipeline.STAGES["source"]},
+        stages={"source": STAGES["source"]},
         cli={
             "source": source,
             **o.source_values(given),
@@ -59,5 +60,14 @@ def checkout(
         verbose=verbose,
         log_dir=None,
         password_stdin=svn_password_stdin,
-        body=lambda settings, emit, journal, login: pipeline.checkout_only(settings, dest, emit, journal, login),
+        body=_checkout_only(dest),
     )
+
+
+def _checkout_only(dest: Path) -> Callable[..., None]:
+    def body(settings: Any, emit: Any, journal: Any, login: Any) -> None:
+        from autopack import pipeline  # only once the command runs: start-up stays light
+
+        pipeline.checkout_only(settings, dest, emit, journal, login)
+
+    return body

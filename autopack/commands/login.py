@@ -11,8 +11,6 @@ import typer
 from autopack import secrets
 from autopack.error_handler import error_handler
 from autopack.errors import UsageError
-from autopack.push import credentials
-from autopack.push.registry import RegistryClient
 
 EXAMPLES = """\
 Examples:
@@ -38,6 +36,9 @@ def login(
         if not password:
             raise UsageError("no password on standard input", "pipe the password in")
         secrets.register(password)
+        from autopack.push import credentials  # the docker SDK and requests: only when logging in
+        from autopack.push.registry import RegistryClient
+
         auth = credentials.RegistryAuth(username, password, "autopack login")
         RegistryClient(registry, auth).check_login()
         path = credentials.store(registry, auth)

@@ -7,19 +7,20 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 
 import typer
 
-from autopack import reports, result, secrets
+from autopack import reports, secrets
 from autopack import settings as settings_module
 from autopack.error_handler import error_handler, terminate_like_interrupt
 from autopack.errors import UsageError
 from autopack.files import write_atomically
-from autopack.result import Journal
 from autopack.settings import Settings
 from autopack.source.base import Login
-from autopack.ui import make_renderer
+
+if TYPE_CHECKING:
+    from autopack.result import Journal
 
 SOURCE = "Source"
 OUTPUT = "Output"
@@ -134,7 +135,12 @@ def run_command(
     with terminate_like_interrupt():  # until the result is written: a SIGTERM unwinds like Ctrl-C
         stream = sys.stderr if json_out else sys.stdout
         verbosity: Literal["quiet", "normal", "verbose"] = "quiet" if quiet else "verbose" if verbose else "normal"
-        journal = Journal()
+        # What a command needs only once it runs (the result's stage values, the renderers)
+        # is imported here, so that --help and --version start fast.
+        from autopack import result
+        from autopack.ui import make_renderer
+
+        journal = result.Journal()
         renderer = None
         secrets.register_environment(os.environ)
         with error_handler(log_dir) as outcome:

@@ -4,12 +4,13 @@ again after a destination failed, without building again."""
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from collections.abc import Callable
+from typing import Annotated, Any, Optional
 
 import typer
 
-from autopack import pipeline
 from autopack.commands import options as o
+from autopack.events import STAGES
 
 EXAMPLES = """\
 Examples:
@@ -41,7 +42,7 @@ def push(
     """Push a local image to one or more registries."""
     given = locals()
     o.run_command(
-        stages={"plan": pipeline.STAGES["plan"], "push": pipeline.STAGES["push"]},
+        stages={"plan": STAGES["plan"], "push": STAGES["push"]},
         cli={
             "tags": tuple(tag or ()),
             **o.push_values(given),
@@ -56,5 +57,14 @@ def push(
         verbose=verbose,
         log_dir=None,
         password_stdin=False,
-        body=lambda settings, emit, journal, login: pipeline.push_only(settings, image, emit, journal),
+        body=_push_only(image),
     )
+
+
+def _push_only(image: str) -> Callable[..., None]:
+    def body(settings: Any, emit: Any, journal: Any, login: Any) -> None:
+        from autopack import pipeline  # only once the command runs: start-up stays light
+
+        pipeline.push_only(settings, image, emit, journal)
+
+    return body

@@ -7,13 +7,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from autopack.ci import CI_REGISTRY_IMAGE
 from autopack.errors import UsageError
 from autopack.events import Emit
 from autopack.push import credentials, publish
 from autopack.push.credentials import RegistryAuth
 from autopack.settings import Settings
-
-CI_REGISTRY_IMAGE = "$CI_REGISTRY_IMAGE"  # what a bare --push stands for
 
 
 @dataclass(frozen=True)

@@ -111,13 +111,11 @@ class Engine:
 
     def existing(self, reference: str) -> Image:
         """An image already in the engine, for pushing it without a build."""
-        try:
-            with engine_calls(f"inspecting {reference}"):
+        with engine_calls(f"inspecting {reference}"):
+            try:
                 details = self.api.inspect_image(reference)
-        except ImageError as e:
-            if isinstance(e.__cause__, docker.errors.ImageNotFound):
+            except docker.errors.ImageNotFound:
                 raise ImageError(f"no image {reference} in the engine", "build it first (autopack build), or check the name with docker images") from None
-            raise
         return _image(details, (reference,), 0.0)
 
     def tag(self, image_id: str, references: Sequence[str]) -> None:

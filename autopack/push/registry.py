@@ -53,6 +53,7 @@ import requests
 import tenacity
 import urllib3.exceptions
 
+from autopack import secrets
 from autopack.errors import PushError, UsageError
 from autopack.push.credentials import RegistryAuth
 
@@ -460,7 +461,7 @@ class RegistryClient:
 
     def _is_own(self, url: str) -> bool:
         """Whether ``url`` is on the registry itself: the same scheme, host and port."""
-        return _origin(url) == _origin(self._base_url())
+        return secrets.same_origin(url, self._base_url())
 
     def _authenticate(self, challenge: requests.Response, scope: str) -> bool:
         assert self.auth is not None
@@ -561,17 +562,6 @@ def _reason(error: BaseException, timeout: float) -> str:
         if re.search(pattern, text):
             return words
     return type(error).__name__
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    """Scheme, host and port (the default one filled in) of ``url``."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port
-    except ValueError:
-        port = -1  # a port that is not one: equal to no origin autopack sends to
-    return scheme, (parts.hostname or "").lower(), port if port is not None else {"https": 443, "http": 80}.get(scheme)
 
 
 def _short_origin(url: str) -> str:

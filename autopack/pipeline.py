@@ -15,22 +15,21 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autopack import cache, ci, process, source
-from autopack import plan as planning
 from autopack import settings as settings_module
-from autopack.engine import Engine
 from autopack.errors import UsageError
 from autopack.events import STAGES, Emit, LogLine, Progress, StageFinished, StageStarted
-from autopack.image import stage as image_stage
-from autopack.maven import artifact
-from autopack.maven import runner as maven
-from autopack.maven.runner import MavenBuild
-from autopack.plan import Keys, Plan
-from autopack.push import stage as push_stage
-from autopack.result import BuiltImage, Journal, StageTime
+from autopack.result import Journal, StageTime
 from autopack.settings import Settings
 from autopack.source.base import Checkout, Login, SourceSpec
+
+if TYPE_CHECKING:
+    from autopack.engine import Engine
+    from autopack.maven.runner import MavenBuild
+    from autopack.plan import Keys, Plan
+    from autopack.result import BuiltImage
 
 
 def run(settings: Settings, emit: Emit, journal: Journal, login: Login | None = None) -> None:
@@ -76,6 +75,11 @@ def source_spec(settings: Settings, emit: Emit, login: Login | None = None) -> S
 
 
 def _build(settings: Settings, emit: Emit, journal: Journal, login: Login | None, dest: Path) -> None:
+    # The plan, Maven, engine and registry machinery, imported once a build runs (``autopack
+    # checkout`` needs none of it: not the docker SDK, not requests).
+    from autopack import plan as planning
+    from autopack.image import stage as image_stage
+
     started_at = datetime.now(timezone.utc).replace(microsecond=0)
 
     with _stage(journal, emit, "source"):
@@ -88,7 +92,15 @@ def _build(settings: Settings, emit: Emit, journal: Journal, login: Login | None
         model = planning.read_project(settings, checkout, emit)
         journal.record(project=model.reactor.root.project)
         plan, keys, engine = planning.make(settings, checkout, model, emit, started_at)
-        journal.record(plan=plan)
+        journal.record(plan=plan, checkout=plan.checkout or checkout)
+
+    if not plan.to_build:  # every image exists with these inputs: neither Maven nor a build
+        _skipped(journal, emit, "maven", "the inputs of every image are unchanged (--force builds)")
+        with _stage(journal, emit, "image"):
+            images = image_stage.reuse_all(plan, engine, emit)
+            journal.record(images=images)
+        _push(plan, images, keys, engine, settings, emit, journal)
+        return
 
     with _stage(journal, emit, "maven"):
         build = _maven(plan, settings, emit, journal)
@@ -102,7 +114,9 @@ def _build(settings: Settings, emit: Emit, journal: Journal, login: Login | None
         image_logs = {("image" if len(plan.images) == 1 else f"image:{module}"): str(path) for module, path in image_stage.logs(plan).items()}
         journal.record(logs={**journal.result.logs, **image_logs})
         emit(LogLine("image", f"image build log: {', '.join(image_logs.values())}", "info"))
-        images, error = image_stage.build_all(plan, build, engine, keys, settings, emit)
+        reused = image_stage.reuse_all(plan, engine, emit)
+        built, error = image_stage.build_all(plan, build, engine, keys, settings, emit)
+        images = _in_plan_order(plan, reused + built)
         journal.record(images=images)
         if error is not None:
             raise error
@@ -110,6 +124,11 @@ def _build(settings: Settings, emit: Emit, journal: Journal, login: Login | None
         raise build.error
 
     _push(plan, images, keys, engine, settings, emit, journal)
+
+
+def _in_plan_order(plan: Plan, images: tuple[BuiltImage, ...]) -> tuple[BuiltImage, ...]:
+    order = {i.module: n for n, i in enumerate(plan.images)}
+    return tuple(sorted(images, key=lambda b: order[b.module]))
 
 
 def _settings_in_checkout(settings: Settings, checkout: Checkout, dest: Path, emit: Emit) -> Settings:
@@ -126,6 +145,9 @@ def _settings_in_checkout(settings: Settings, checkout: Checkout, dest: Path, em
 def _maven(plan: Plan, settings: Settings, emit: Emit, journal: Journal) -> MavenBuild:
     """Maven once for the reactor, then each image's artifact from what it reported — for
     every module it built, also when it failed elsewhere."""
+    from autopack.maven import artifact
+    from autopack.maven import runner as maven
+
     assert plan.project is not None and plan.log_dir is not None
     log = plan.log_dir / "maven.log"
     journal.record(logs={**journal.result.logs, "maven": str(log)})
@@ -133,7 +155,7 @@ def _maven(plan: Plan, settings: Settings, emit: Emit, journal: Journal) -> Mave
     build = maven.run_maven(settings, plan.project, emit, log, plan.maven_projects, plan.maven)
     journal.record(maven=build)  # kept should no artifact be found
     found = {}
-    for image in plan.images:
+    for image in plan.to_build:
         assert image.project is not None
         if build.built(image.project.name):
             found[image.module] = artifact.find_artifact(image.project, build.reported, build.started, image.artifact_choice)
@@ -143,6 +165,9 @@ def _maven(plan: Plan, settings: Settings, emit: Emit, journal: Journal) -> Mave
 
 def push_only(settings: Settings, image: str, emit: Emit, journal: Journal) -> None:
     """``autopack push``: an image already in the engine, to every destination."""
+    from autopack import plan as planning
+    from autopack.result import BuiltImage
+
     with _stage(journal, emit, "plan"):
         plan, keys, engine, existing = planning.for_push(settings, image, emit)
         journal.record(plan=plan, images=(BuiltImage(plan.images[0].module, existing),))
@@ -150,6 +175,8 @@ def push_only(settings: Settings, image: str, emit: Emit, journal: Journal) -> N
 
 
 def _push(plan: Plan, images: tuple[BuiltImage, ...], keys: Keys, engine: Engine, settings: Settings, emit: Emit, journal: Journal) -> None:
+    from autopack.push import stage as push_stage
+
     if not plan.destinations:
         emit(StageFinished("push", "skipped", 0.0, "no --push destination"))
         return
@@ -158,6 +185,11 @@ def _push(plan: Plan, images: tuple[BuiltImage, ...], keys: Keys, engine: Engine
         journal.record(pushed=pushed)
         if error is not None:
             raise error
+
+
+def _skipped(journal: Journal, emit: Emit, name: str, why: str) -> None:
+    journal.stage(StageTime(name, "skipped"))
+    emit(StageFinished(name, "skipped", 0.0, why))
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from types import MappingProxyType
 
 import platformdirs
 
-from autopack import tags
+from autopack import inputs, tags, unchanged
 from autopack.engine import Engine, Image
 from autopack.errors import ImageError, UsageError
 from autopack.events import Emit, LogLine, Progress
@@ -34,6 +34,7 @@ from autopack.push.credentials import RegistryAuth
 from autopack.push.publish import Destination
 from autopack.settings import Settings
 from autopack.source.base import Checkout
+from autopack.unchanged import Unchanged
 
 STAGE = "plan"
 
@@ -60,10 +61,16 @@ class PlannedImage:
     build_args: Mapping[str, str] = field(default_factory=dict)  # ARTIFACT is added once it is known
     artifact_choice: str | None = None  # --artifact / artifacts.<module>
     destinations: tuple[PlannedDestination, ...] = ()
+    inputs: str | None = None  # the inputs digest (also the io.autopack.inputs label)
+    unchanged: Unchanged | None = None  # an image with these inputs exists: not built again
 
     @property
     def tags(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(tags.split_reference(r)[1] or "latest" for r in self.references))
+
+    def destination_tags(self, with_inputs: bool) -> tuple[str, ...]:
+        """The tags each destination gets: the planned ones, and the inputs tag (``--inputs-tag``)."""
+        return (*self.tags, inputs.tag(self.inputs)) if with_inputs and self.inputs else self.tags
 
 
 @dataclass(frozen=True)
@@ -77,10 +84,16 @@ class Plan:
     immutable: re.Pattern[str] | None = None
     log_dir: Path | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0))
+    checkout: Checkout | None = None  # the source as planned (``dirty`` found here)
 
     @property
     def destinations(self) -> tuple[PlannedDestination, ...]:
         return tuple(d for image in self.images for d in image.destinations)
+
+    @property
+    def to_build(self) -> tuple[PlannedImage, ...]:
+        """The images whose inputs changed (or that ``--force`` builds): Maven's and the image stage's work."""
+        return tuple(i for i in self.images if i.unchanged is None)
 
 
 @dataclass(frozen=True)
@@ -129,36 +142,82 @@ def make(settings: Settings, checkout: Checkout, model: Model, emit: Emit, start
     planned, keys = _destinations(settings, emit)
     if engine.pushes_while_building and engine.client is None and not planned:
         raise UsageError("a BuildKit daemon with no Docker engine to load into needs somewhere to push the image", "give --push registry[:port]/repository, or run where a Docker engine answers")
+    source = inputs.read_source(checkout.path, [m.project.build_directory for m in reactor.modules], in_git=checkout.kind in ("git", "local"))
+    if source.dirty:
+        checkout = replace(checkout, dirty=True)
+        emit(LogLine(STAGE, f"the working copy has changes its commit does not: revision {checkout.shown_short_revision}", "warning"))
     images = []
     for module, dockerfile in zip(modules, dockerfiles, strict=True):
         references = tuple(tags.render(settings.tags, _image_name(module.project, settings, many), _facts(module.project, checkout, settings, started_at)))
-        images.append(
-            PlannedImage(
-                module=reactor.name(module),
-                references=references,
-                project=module.project,
-                dockerfile=dockerfile,
-                labels=MappingProxyType(labels(module.project, checkout, started_at)),
-                build_args=MappingProxyType({"VERSION": module.project.version, **settings.build_args}),
-                artifact_choice=settings.artifacts.get(module.artifact_id) or settings.artifact,
-                destinations=_per_image(planned, references[0], many),
-            )
+        image = PlannedImage(
+            module=reactor.name(module),
+            references=references,
+            project=module.project,
+            dockerfile=dockerfile,
+            labels=labels(module.project, checkout, started_at),
+            build_args=MappingProxyType({"VERSION": module.project.version, **settings.build_args}),
+            artifact_choice=settings.artifacts.get(module.artifact_id) or settings.artifact,
+            destinations=_per_image(planned, references[0], many),
         )
+        images.append(_with_inputs(image, module, model, source, settings, engine, keys, emit))
     _one_image_per_reference(images)
     hygiene.review(images, settings.strict, engine.builder.NAME, emit)
+    to_build = [m for m, i in zip(modules, images, strict=True) if i.unchanged is None]
     plan = Plan(
         project=reactor.root.project,
         images=tuple(images),
         engine=engine.description,
         maven=setup,
-        maven_projects=tuple(m.path for m in modules) if settings.modules and many else (),
+        maven_projects=tuple(m.path for m in to_build) if many and (settings.modules or len(to_build) < len(modules)) else (),
         build_secrets=MappingProxyType(build_secrets),
         immutable=_immutable(settings.immutable_tags),
         log_dir=_log_dir(settings, started_at),
         started_at=started_at,
+        checkout=checkout,
     )
     emit(Progress(STAGE, f"{reactor.root.project.coordinates} → {', '.join(r for i in plan.images for r in i.references)}"))
     return plan, keys, engine
+
+
+def _with_inputs(image: PlannedImage, module: Module, model: Model, source: inputs.SourceFiles, settings: Settings, engine: Engine, keys: Keys, emit: Emit) -> PlannedImage:
+    """The image with its inputs digest (and label), and what exists with those inputs
+    already — unless ``--force``, or a base image cannot be identified."""
+    assert image.dockerfile is not None
+    reactor, setup, dockerfile = model.reactor, model.setup, image.dockerfile
+    root = reactor.root.directory
+    bases = unchanged.base_identities([b for b in dockerfile.base_images if b not in dockerfile.stage_names], {**dockerfile.arg_defaults, **image.build_args}, engine, settings.pull, settings.registry_auth_file)
+    context = dockerfile.context.resolve()
+    parts = {
+        "files": inputs.files_digest(source, [m.directory for m in reactor.modules], [module.directory, *(m.directory for m in reactor.upstream([module]))], root),
+        "dockerfile": inputs.file_digest(dockerfile.path),
+        "context": context.relative_to(root.resolve()).as_posix() if context.is_relative_to(root.resolve()) else inputs.directory_digest(context),
+        "buildArgs": dict(image.build_args),
+        "target": settings.target,
+        "network": settings.network,
+        "secrets": sorted(settings.build_secrets),
+        "engine": engine.builder.NAME,
+        "maven": {
+            "goals": list(settings.goals),
+            "profiles": [*setup.profiles, *settings.profiles],
+            "properties": {**setup.settings_properties, **setup.defines, **settings.defines},
+            "arguments": list(settings.maven_args),
+            "projects": module.path if settings.modules else None,
+        },
+        "artifact": image.artifact_choice,
+        "base": bases,
+    }
+    digest = inputs.digest(parts)
+    image = replace(image, inputs=digest, labels=MappingProxyType({**image.labels, inputs.LABEL: digest}))
+    unknown = [name for name, identity in bases.items() if identity is None]
+    if settings.force or unknown:
+        if unknown and not settings.force:
+            emit(LogLine(STAGE, f"{image.module}: the base image {unknown[0]} cannot be identified (not in the builder's store, and no registry answers for it): always built", "info"))
+        return image
+    destinations = [d.destination for d in image.destinations]
+    found = unchanged.find(digest, image.references, destinations, keys.auths, engine, settings.push_retries, emit)
+    if found is not None:
+        emit(LogLine(STAGE, f"{image.module}: {found.describe(destinations)}", "info"))
+    return replace(image, unchanged=found)
 
 
 def for_push(settings: Settings, image: str, emit: Emit) -> tuple[Plan, Keys, Engine, Image]:
@@ -245,7 +304,7 @@ def _immutable(pattern: str | None) -> re.Pattern[str] | None:
 def _facts(project: Project, checkout: Checkout, settings: Settings, started_at: datetime) -> dict[str, str | None]:
     return {
         "version": project.version,
-        "revision": checkout.short_revision,
+        "revision": checkout.shown_short_revision,
         "branch": checkout.branch,
         "build": settings.build_number,
         "timestamp": started_at.strftime("%Y%m%d%H%M%S"),
@@ -254,7 +313,7 @@ def _facts(project: Project, checkout: Checkout, settings: Settings, started_at:
     }
 
 
-def labels(project: Project, checkout: Checkout, started_at: datetime) -> dict[str, str]:
+def labels(project: Project, checkout: Checkout, started_at: datetime) -> Mapping[str, str]:
     """The OCI labels of every image, from the project's own facts."""
     found = {
         "org.opencontainers.image.title": project.artifact_id,
@@ -262,8 +321,8 @@ def labels(project: Project, checkout: Checkout, started_at: datetime) -> dict[s
         "org.opencontainers.image.source": checkout.url,
         "org.opencontainers.image.created": _created(checkout, started_at).isoformat().replace("+00:00", "Z"),
     }
-    if checkout.revision:
-        found["org.opencontainers.image.revision"] = checkout.revision
+    if checkout.shown_revision:
+        found["org.opencontainers.image.revision"] = checkout.shown_revision
     return found
 
 

@@ -10,15 +10,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autopack import secrets
-from autopack.engine.base import Image
-from autopack.maven.pom import Project
-from autopack.maven.runner import MavenBuild
-from autopack.push.publish import Published
-from autopack.source.base import Checkout
+from autopack import inputs, secrets
 
-if TYPE_CHECKING:
-    from autopack.plan import Plan
+if TYPE_CHECKING:  # annotations only: the result module stays light (imported before settings are read)
+    from autopack.engine.base import Image
+    from autopack.maven.pom import Project
+    from autopack.maven.runner import MavenBuild
+    from autopack.plan import Plan, PlannedImage
+    from autopack.push.publish import Published
+    from autopack.source.base import Checkout
 
 SCHEMA_VERSION = 1
 
@@ -37,6 +37,7 @@ class BuiltImage:
     module: str
     image: Image
     artifact: Path | None = None
+    reused: bool = False  # its inputs were unchanged: the existing image, not built again
 
 
 @dataclass(frozen=True)
@@ -83,12 +84,14 @@ class Result:
                 "repositoryPath": c.repository_path,
                 "lastChangedRevision": c.last_changed_revision,
                 "cache": c.cache,
+                "dirty": c.dirty,
             },
             "project": None if p is None else {"groupId": p.group_id, "artifactId": p.artifact_id, "version": p.version, "packaging": p.packaging},
             "artifacts": [{"module": module, "path": str(path), "size": _size(path)} for module, path in artifacts.items()],
             "tests": dict(self.maven.tests) if self.maven else None,
             "images": [_image(b) for b in self.images],
             "plannedReferences": [r for i in self.plan.images for r in i.references] if self.plan else [],
+            "plannedImages": [_planned(i) for i in self.plan.images] if self.plan else [],
             "engine": self.plan.engine if self.plan else None,
             "destinations": [_destination(d, pushed.module) for pushed in self.pushed for d in pushed.destinations],
             "stages": [{"name": s.name, "status": s.status, "seconds": round(s.seconds, 3)} for s in self.stages],
@@ -123,6 +126,18 @@ def _image(built: BuiltImage) -> dict[str, Any]:
         "labels": dict(image.labels),
         "size": image.size,
         "artifact": str(built.artifact) if built.artifact else None,
+        "inputs": image.labels.get(inputs.LABEL),
+        "reused": built.reused,
+    }
+
+
+def _planned(planned: PlannedImage) -> dict[str, Any]:
+    found = planned.unchanged
+    return {
+        "module": planned.module,
+        "references": list(planned.references),
+        "inputs": planned.inputs,
+        "unchanged": None if found is None else {"since": found.revision, "imageId": found.image.id, "store": found.image.store, "heldBy": {d.name: digest for d, digest in found.held.items()}},
     }
 
 
@@ -135,8 +150,9 @@ def _destination(published: Published, module: str) -> dict[str, Any]:
         "repository": d.repository,
         "status": published.status,
         "digest": published.digest,
-        "tags": list(published.tags),
-        "unchangedTags": list(published.skipped),
+        "tags": [t for t in published.tags if not t.startswith(inputs.TAG_PREFIX)],
+        "unchangedTags": [t for t in published.skipped if not t.startswith(inputs.TAG_PREFIX)],
+        "inputsTag": next((t for t in (*published.tags, *published.skipped) if t.startswith(inputs.TAG_PREFIX)), None),
         "attempts": published.attempts,
         "preflightAttempts": published.preflight_attempts,
         "credentialSource": published.credential,

@@ -56,6 +56,7 @@ class Settings:
     modules: tuple[str, ...] = ()
     maven_threads: str | None = None
     maven_env: tuple[str, ...] = ()  # variables handed to Maven even though autopack holds them as credentials
+    maven_repo: Path | None = None  # the local repository (-Dmaven.repo.local), shared safely with concurrent runs
     artifact: str | None = None  # glob, relative to each image module, of the file to put in the image
     artifacts: Mapping[str, str] = field(default_factory=dict)  # the same, by artifactId
     # image
@@ -71,6 +72,7 @@ class Settings:
     builder: str | None = None  # a BuildKit daemon's address (--builder, AUTOPACK_BUILDER; else BUILDKIT_HOST)
     docker_host: str | None = None  # the engine to use, as DOCKER_HOST (tcp://, ssh://, unix://)
     build_secrets: Mapping[str, str] = field(default_factory=dict)  # BuildKit secret id → file
+    force: bool = False  # build even when an image with the same inputs digest exists
     strict: bool = False  # refuse (exit 2) a build context or build arg that holds a credential, instead of warning
     jobs: int | None = None
     images: Mapping[str, str] = field(default_factory=dict)
@@ -81,6 +83,7 @@ class Settings:
     push_jobs: int | None = None
     push_retries: int = 3
     immutable_tags: str | None = None
+    inputs_tag: bool = True  # also push the tag inputs-sha256-<inputs digest>
     registry_auth_file: Path | None = None
     # output
     log_dir: Path | None = None
@@ -93,11 +96,12 @@ class Settings:
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name not in ("given", "config_file")}
 # Where to check out from is not a project's own setting: it is known before the checkout.
 _SOURCE_ONLY = {"source", "result_file", "vcs", "ref", "revision", "branch", "svn_tag", "subdir", "shallow", "svn_externals"}
-# Not taken from a checked-out file: read before the checkout exists, or (log_dir) a place
-# on this machine that must outlive the checkout, which is removed when the run ends.
-_BEFORE_CHECKOUT = {"gitlab_url", "svn_user", "svn_password_file", "log_dir"}
+# Not taken from a checked-out file: read before the checkout exists, or (log_dir,
+# maven_repo) a place on this machine that must outlive the checkout, which is removed when
+# the run ends.
+_BEFORE_CHECKOUT = {"gitlab_url", "svn_user", "svn_password_file", "log_dir", "maven_repo"}
 # Paths in a settings file are relative to the file (``dockerfile`` to each module's directory).
-_FILE_RELATIVE = {"maven_settings", "registry_auth_file", "svn_password_file", "log_dir", "build_secrets"}
+_FILE_RELATIVE = {"maven_settings", "maven_repo", "registry_auth_file", "svn_password_file", "log_dir", "build_secrets"}
 
 
 def resolve(

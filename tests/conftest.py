@@ -40,6 +40,9 @@ def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
     patch.setenv("DOCKER_CONFIG", str(base / "docker-config"))
     patch.setenv("MAVEN_OPTS", f"-Dmaven.repo.local={TEST_MAVEN_REPO}")
     patch.delenv("AUTOPACK_OFFLINE", raising=False)
+    # Every test builds what it asks for: many build the same fixture, which the inputs-digest
+    # skip would otherwise reuse across tests. tests/e2e/test_unchanged.py turns it off.
+    patch.setenv("AUTOPACK_FORCE", "1")
     for name in ("CI", "GITLAB_CI", "JENKINS_URL", "BUILD_NUMBER", "CI_PIPELINE_IID", "NO_COLOR", "FORCE_COLOR"):
         patch.delenv(name, raising=False)
     yield base

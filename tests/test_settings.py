@@ -233,3 +233,12 @@ def test_build_secret_files_in_a_settings_file_are_relative_to_it(tmp_path):
     settings = resolve({"source": str(tmp_path)}, environ={})
 
     assert settings.build_secrets == {"maven": str(tmp_path / "ci" / "settings.xml")}
+
+
+def test_maven_repo_from_the_environment_a_local_file_but_not_a_checkout(tmp_path: Path) -> None:
+    """The shared repository is this machine's: relative to a local settings file, never set
+    by a checked-out project's file (it would be removed with the checkout)."""
+    assert resolve_in(tmp_path, environ={"AUTOPACK_MAVEN_REPO": "/cache/m2"}).maven_repo == Path("/cache/m2")
+    assert resolve_in(tmp_path, toml='maven_repo = "cache/m2"\n').maven_repo == tmp_path / "cache" / "m2"
+    remote = resolve({"source": "https://git.example.com/team/app.git"}, environ={})
+    assert with_project_file(remote, tmp_path).maven_repo is None

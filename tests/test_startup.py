@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-HEAVY_PACKAGES = ("docker", "requests", "urllib3", "git", "pysvn", "paramiko", "tenacity", "defusedxml", "dockerfile_parse", "filelock", "platformdirs")
-HEAVY_MODULES = ("rich.live", "autopack.pipeline", "autopack.plan", "autopack.engine", "autopack.maven.runner", "autopack.push.registry", "autopack.result")
+HEAVY_PACKAGES = ("docker", "requests", "urllib3", "git", "pysvn", "paramiko", "tenacity", "defusedxml", "dockerfile_parse", "filelock", "platformdirs", "ssl", "http")
+HEAVY_MODULES = ("rich.live", "autopack.pipeline", "autopack.plan", "autopack.inputs", "autopack.unchanged", "autopack.engine", "autopack.maven.runner", "autopack.push.registry", "autopack.result")
 
 PROBE = """
 import json, sys

@@ -61,6 +61,10 @@ def build(
     module: Annotated[Optional[list[str]], typer.Option("-m", "--module", metavar="NAME", help="Build only this image module (artifactId or path; repeatable) and what it needs (-pl … -am).", rich_help_panel=MAVEN)] = None,
     maven_threads: Annotated[Optional[str], typer.Option("--maven-threads", metavar="N", help="Maven's -T: modules built in parallel (e.g. 2, 1C).", rich_help_panel=MAVEN)] = None,
     maven_env: Annotated[Optional[list[str]], typer.Option("--maven-env", metavar="NAME", help="Hand this environment variable to Maven even though autopack holds it as a credential (repeatable).", rich_help_panel=MAVEN)] = None,
+    maven_repo: Annotated[
+        Optional[Path],
+        typer.Option("--maven-repo", metavar="DIR", help="Maven's local repository (-Dmaven.repo.local), safe to share with concurrent runs (default: the one Maven's settings name, else ~/.m2/repository).", rich_help_panel=MAVEN),
+    ] = None,
     artifact: Annotated[Optional[str], typer.Option("--artifact", metavar="GLOB", help="The file to put in the image, relative to the module (e.g. 'target/*-exec.jar'), when Maven builds several.", rich_help_panel=MAVEN)] = None,
     goal: Annotated[Optional[list[str]], typer.Option("--goal", metavar="GOAL", help="Maven goal or phase (repeatable) (default: clean package).", rich_help_panel=MAVEN)] = None,
     # image
@@ -106,6 +110,19 @@ def build(
         ),
     ] = None,
     network: Annotated[Optional[str], typer.Option("--network", metavar="MODE", help="Network mode for RUN steps (e.g. host, none).", rich_help_panel=IMAGE)] = None,
+    force: Annotated[
+        Optional[bool],
+        typer.Option("--force/--no-force", help="Build even when an image with the same inputs digest exists (locally, or in the destinations with --push).", rich_help_panel=IMAGE, show_default=False),
+    ] = None,
+    inputs_tag: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--inputs-tag/--no-inputs-tag",
+            help="Also tag each pushed image inputs-sha256-<inputs digest>, so that a later run with the same inputs finds it under any tag (default: on).",
+            rich_help_panel=o.PUSH,
+            show_default=False,
+        ),
+    ] = None,
     build_number: Annotated[Optional[str], typer.Option("--build-number", metavar="N", help="The CI build number for {build} (default: $CI_PIPELINE_IID or $BUILD_NUMBER).", rich_help_panel=IMAGE)] = None,
     # push
     push: o.Push = None,
@@ -143,6 +160,7 @@ def build(
             "modules": tuple(module or ()),
             "maven_threads": maven_threads,
             "maven_env": tuple(maven_env or ()),
+            "maven_repo": maven_repo.expanduser().resolve() if maven_repo else None,  # Maven runs in the project
             "artifact": artifact,
             "jobs": jobs,
             "dockerfile": file,
@@ -153,6 +171,8 @@ def build(
             "no_cache": no_cache,
             "pull": pull,
             "network": network,
+            "force": force,
+            "inputs_tag": inputs_tag,
             "engine": engine,
             "builder": builder,
             "build_secrets": parse_secrets(secret or ()),

@@ -15,15 +15,22 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-import docker
-import docker.errors
-import requests
+if not os.environ.get("DOCKER_HOST", "").startswith("ssh://"):
+    # The docker SDK imports paramiko (a tenth of a second) whenever it is installed, though
+    # only an ssh:// engine uses it: refused here, before the SDK's first import, unless
+    # DOCKER_HOST (--docker-host sets it before any engine module is imported) is one.
+    sys.modules.setdefault("paramiko", None)  # type: ignore[arg-type]  # None: "import paramiko" raises ImportError
+
+import docker  # noqa: E402
+import docker.errors  # noqa: E402
+import requests  # noqa: E402
 
 from autopack import tags
 from autopack.engine import buildah, buildkit, buildkitd, docker_api, docker_push
@@ -117,6 +124,38 @@ class Engine:
             except docker.errors.ImageNotFound:
                 raise ImageError(f"no image {reference} in the engine", "build it first (autopack build), or check the name with docker images") from None
         return _image(details, (reference,), 0.0)
+
+    def labelled(self, label: str, value: str) -> Image | None:
+        """The newest image in the local store (the Docker engine's, or buildah's) whose
+        ``label`` is ``value``; None when there is none, or no local store."""
+        if self.builder is buildah:
+            found = buildah.labelled(label, value)
+            return _image(buildah.inspect(found), (), 0.0, buildah.NAME) if found else None
+        if self.client is None:
+            return None
+        with engine_calls(f"looking for an image labelled {label}"):
+            images = self.api.images(filters={"label": f"{label}={value}"})
+            if not images:
+                return None
+            newest = max(images, key=lambda i: int(i.get("Created") or 0))
+            return _image(self.api.inspect_image(newest["Id"]), tuple(t for t in newest.get("RepoTags") or () if t != "<none>:<none>"), 0.0)
+
+    def base_id(self, name: str) -> str | None:
+        """The id of image ``name`` in the store the builder takes its base images from; None
+        when it is not there (or the builder reads base images from a registry only: a
+        BuildKit daemon)."""
+        if self.builder is buildah:
+            try:
+                return str(buildah.inspect(name)["Id"])
+            except ImageError:
+                return None
+        if self.client is None or isinstance(self.builder, buildkitd.Daemon):
+            return None
+        with engine_calls(f"inspecting the base image {name}"):
+            try:
+                return str(self.api.inspect_image(name)["Id"])
+            except docker.errors.ImageNotFound:
+                return None
 
     def tag(self, image_id: str, references: Sequence[str]) -> None:
         for reference in references:

@@ -103,6 +103,13 @@ def build(engine: Engine, request: BuildRequest, emit: Emit) -> Built:
     return Built(image_id if image_id.startswith("sha256:") else f"sha256:{image_id}")
 
 
+def labelled(label: str, value: str) -> str | None:
+    """The id of an image in buildah's store whose ``label`` is ``value`` (None: none is)."""
+    done = subprocess.run(["buildah", "images", "--quiet", "--no-trunc", "--filter", f"label={label}={value}"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    found = [line.strip() for line in done.stdout.splitlines() if line.strip().startswith("sha256:")] if done.returncode == 0 else []
+    return found[0] if found else None
+
+
 def inspect(image_id: str) -> dict:
     """The image's details in the Docker Engine's shape (Id, Config.Labels, Size)."""
     done = subprocess.run(["buildah", "inspect", "--type", "image", image_id.removeprefix("sha256:")], capture_output=True, text=True, stdin=subprocess.DEVNULL)

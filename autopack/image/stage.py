@@ -32,7 +32,7 @@ def build_all(plan: Plan, maven: MavenBuild, engine: Engine, keys: Keys, setting
             wanted = request(planned, maven.artifacts[planned.module], plan, settings)
             if engine.pushes_while_building and planned.destinations and not (plan.immutable and engine.client is not None):
                 first = planned.destinations[0].destination
-                wanted = replace(wanted, push_to=tuple(f"{first.name}:{t}" for t in planned.tags), push_auth=keys.auths.get(first.registry))
+                wanted = replace(wanted, push_to=tuple(f"{first.name}:{t}" for t in planned.destination_tags(settings.inputs_tag)), push_auth=keys.auths.get(first.registry))
             built = BuiltImage(planned.module, engine.build(wanted, _for_module(emit, planned.module) if several else emit), maven.artifacts[planned.module])
         except AutopackError as e:
             emit(Progress(STAGE, f"{planned.module}: failed", {"module": planned.module, "state": "failed"}))
@@ -45,12 +45,28 @@ def build_all(plan: Plan, maven: MavenBuild, engine: Engine, keys: Keys, setting
     return built, _first([o for o in outcomes if isinstance(o, AutopackError)], several)
 
 
+def reuse_all(plan: Plan, engine: Engine, emit: Emit) -> tuple[BuiltImage, ...]:
+    """The images whose inputs are unchanged, as they exist: one in the local store gets the
+    planned references it lacks (a tag, not a build); one in the registries only is pushed
+    from there by the push stage."""
+    reused = []
+    for planned in plan.images:
+        if planned.unchanged is None:
+            continue
+        image = planned.unchanged.image
+        if image.store == "docker" and (missing := [r for r in planned.references if r not in image.references]):
+            engine.tag(image.id, missing)
+        reused.append(BuiltImage(planned.module, replace(image, references=planned.references), reused=True))
+        emit(Progress(STAGE, f"{planned.module}: unchanged, {image.id.removeprefix('sha256:')[:12]}", {"module": planned.module, "state": "unchanged"}))
+    return tuple(reused)
+
+
 def logs(plan: Plan) -> dict[str, Path]:
     """Each image's build log, beside the Maven log: ``image.log``, or one per module."""
     assert plan.log_dir is not None
     if len(plan.images) == 1:
-        return {plan.images[0].module: plan.log_dir / "image.log"}
-    return {i.module: plan.log_dir / f"image-{i.module.replace(':', '-')}.log" for i in plan.images}
+        return {i.module: plan.log_dir / "image.log" for i in plan.to_build}
+    return {i.module: plan.log_dir / f"image-{i.module.replace(':', '-')}.log" for i in plan.to_build}
 
 
 def request(planned: PlannedImage, artifact_path: Path, plan: Plan, settings: Settings) -> BuildRequest:

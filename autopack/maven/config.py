@@ -158,7 +158,8 @@ def read(settings: Settings, project_dir: Path, environ: Mapping[str, str] | Non
         offline = offline or parsed.offline
         mirrors = parsed.mirrors + [m for m in mirrors if m.id not in {n.id for n in parsed.mirrors}]
         settings_properties.update(parsed.properties)
-    repo = user.get("maven.repo.local") or system.get("maven.repo.local") or local_repository
+    # --maven-repo is passed last as -Dmaven.repo.local, so it beats every other source.
+    repo = str(settings.maven_repo.expanduser().absolute()) if settings.maven_repo else user.get("maven.repo.local") or system.get("maven.repo.local") or local_repository
     return MavenConfig(
         base_dir=base,
         user_properties=user,

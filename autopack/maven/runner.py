@@ -17,8 +17,8 @@ from pathlib import Path
 from autopack import process, secrets
 from autopack.errors import MavenError
 from autopack.events import Emit, LogLine, Progress
-from autopack.maven import artifact, failures
-from autopack.maven.config import MavenConfig
+from autopack.maven import artifact, failures, repository
+from autopack.maven.config import MavenConfig, parse_args
 from autopack.maven.pom import Project
 from autopack.settings import Settings
 
@@ -45,9 +45,10 @@ class MavenBuild:
         return self.error is None or self.module_status.get(module_name) == "SUCCESS"
 
 
-def maven_command(settings: Settings, project_dir: Path, projects: Sequence[str] = ()) -> list[str]:
+def maven_command(settings: Settings, project_dir: Path, projects: Sequence[str] = (), config: MavenConfig | None = None) -> list[str]:
     """The Maven argv for ``settings`` — ``./mvnw`` when the project ships the wrapper.
-    ``projects`` (module paths) limit a reactor build to them and what they need."""
+    ``projects`` (module paths) limit a reactor build to them and what they need; the
+    properties ``config`` (else ``settings``) already sets are left to it."""
     wrapper = project_dir / "mvnw"
     argv = ["./mvnw"] if wrapper.is_file() and os.access(wrapper, os.X_OK) else ["mvn"]
     argv += ["--batch-mode", "-Dstyle.color=never"]  # no prompts, no ANSI in logs
@@ -66,6 +67,8 @@ def maven_command(settings: Settings, project_dir: Path, projects: Sequence[str]
     if projects:
         argv += ["--projects", ",".join(projects), "--also-make"]
     argv += settings.maven_args
+    configured = config.defines if config is not None else {**settings.defines, **parse_args(settings.maven_args).defines}
+    argv += repository.command_args(settings, argv[0], project_dir, configured)  # how concurrent runs share the repository
     argv += settings.goals
     return argv
 
@@ -186,18 +189,20 @@ def run_maven(settings: Settings, project: Project, emit: Emit, log: Path, proje
     """Run Maven once for the whole reactor. A Maven that fails gives a ``MavenBuild`` with
     its ``error``, and the modules and files it got to; only a Maven that cannot start
     raises."""
-    argv = maven_command(settings, project.directory, projects)
-    emit(LogLine(STAGE, "$ " + " ".join(argv), "info"))
+    argv = maven_command(settings, project.directory, projects, config)
     watcher = MavenWatcher(emit)
+    watcher.local_repository = repository.local_repository(settings, config.local_repository if config is not None else None, project.directory)
     if config is not None:
-        watcher.local_repository = config.local_repository
         watcher.mirror_ids = tuple(m.id for m in config.mirrors)
-    started, wall = time.monotonic(), time.time()
     error: MavenError | None = None
-    try:
-        process.run(argv, cwd=project.directory, env=maven_environment(os.environ, settings.maven_env), on_line=watcher, log_path=log)
-    except process.ProcessFailed as e:
-        if e.completed.returncode == 127:
-            raise MavenError(f"{argv[0]}: command not found", "install Maven (apt-get install maven) or add ./mvnw to the project") from e
-        error = watcher.failure(log, e.completed)
+    # Maven before 3.9 cannot share the repository with another run: wait for it here.
+    with repository.exclusive(watcher.local_repository, repository.launcher_version(argv[0], project.directory), emit):
+        emit(LogLine(STAGE, "$ " + " ".join(argv), "info"))
+        started, wall = time.monotonic(), time.time()
+        try:
+            process.run(argv, cwd=project.directory, env=maven_environment(os.environ, settings.maven_env), on_line=watcher, log_path=log)
+        except process.ProcessFailed as e:
+            if e.completed.returncode == 127:
+                raise MavenError(f"{argv[0]}: command not found", "install Maven (apt-get install maven) or add ./mvnw to the project") from e
+            error = watcher.failure(log, e.completed)
     return MavenBuild(tuple(argv), log, time.monotonic() - started, dict(watcher.tests), dict(watcher.module_status), tuple(watcher.reported), wall, error)

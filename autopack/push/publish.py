@@ -114,6 +114,7 @@ def publish(
     immutable: re.Pattern[str] | None,
     emit: Emit,
     preflight_tries: Mapping[Destination, int] | None = None,
+    held: Mapping[Destination, str] | None = None,
 ) -> tuple[Published, ...]:
     """Push ``image_tags`` of ``image`` to every destination and verify them; returns every
     destination's ``Published`` — those that failed with their error, after all have been
@@ -123,6 +124,11 @@ def publish(
     Docker engine through the run's one client, or buildah); the others get a copy of what
     the seed received, in parallel (``replicate``): one compression instead of one per
     destination, and the same manifest bytes everywhere.
+
+    ``held`` (an image whose inputs were unchanged): the destinations that hold it already,
+    with its manifest digest there. The first is the seed — nothing is pushed from the
+    engine — and every destination gets from it only what it lacks: the blobs and manifest
+    where the image (by that digest) is missing, just the tags elsewhere.
     """
     results = [_Push(d, credential=(auth.origin if (auth := auths.get(d)) else None), preflight_attempts=(preflight_tries or {}).get(d, 0)) for d in destinations]
 
@@ -135,16 +141,23 @@ def publish(
         _guard(r, lambda r=r: wanted.__setitem__(r.destination, _tags_to_push(clients[r.destination], r, image_tags, image.id, immutable, emit)), emit)  # type: ignore[misc]  # mypy cannot type a lambda's default
 
     seed: _Push | None = None
-    for r in (r for r in results if r.status == "pending"):
-        started = time.monotonic()
-        _guard(r, lambda r=r: _seed(engine, image, r, wanted[r.destination], auths.get(r.destination), retries, emit), emit)  # type: ignore[misc]  # mypy cannot type a lambda's default
-        r.seconds = time.monotonic() - started
-        if r.status == "pending" and r.digest:
-            seed = r
-            break
+    if held:
+        seed = next((r for r in results if r.destination in held and r.status == "pending"), None)
+        if seed is not None:
+            seed.digest = held[seed.destination]
+            for r in results:  # tags already on the image are not pushed again
+                _guard(r, lambda r=r: _tags_held(clients[r.destination], r, wanted[r.destination], held[seed.destination], emit), emit)  # type: ignore[misc]  # mypy cannot type a lambda's default
+    else:
+        for r in (r for r in results if r.status == "pending"):
+            started = time.monotonic()
+            _guard(r, lambda r=r: _seed(engine, image, r, wanted[r.destination], auths.get(r.destination), retries, emit), emit)  # type: ignore[misc]  # mypy cannot type a lambda's default
+            r.seconds = time.monotonic() - started
+            if r.status == "pending" and r.digest:
+                seed = r
+                break
     seed_digest = seed.digest if seed and seed.digest else ""
 
-    others = [r for r in results if r.status == "pending" and r is not seed]
+    others = [r for r in results if r.status == "pending" and (r is not seed or held)]
     if seed is not None and others:
         with replicate.scratch_dir() as scratch:
             sources: list[replicate.Source] = []
@@ -165,7 +178,10 @@ def publish(
                     def note(tries: int) -> None:
                         done.attempts = max(done.attempts, tries)
 
-                    _guard(done, lambda: replicate.copy(source, client, r.destination.repository, wanted[r.destination], r.destination.name, emit, note), emit)
+                    if held and held.get(r.destination) == seed_digest:  # the image is there: only its missing tags
+                        _guard(done, lambda: [client.put_manifest(r.destination.repository, t, source.manifest, source.media_type) for t in wanted[r.destination]], emit)
+                    else:
+                        _guard(done, lambda: replicate.copy(source, client, r.destination.repository, wanted[r.destination], r.destination.name, emit, note), emit)
                     done.attempts = max(done.attempts, client.most_tries, 1)
                     if done.status == "pending":
                         done.digest, done.tags = seed_digest, list(wanted[r.destination])
@@ -256,6 +272,15 @@ def _seed(engine: Engine, image: Image, result: _Push, tags_: Sequence[str], aut
         result.digest = engine.push(image, result.destination.name, tag, auth, retries, emit, on_attempt=lambda n: setattr(result, "attempts", max(result.attempts, n)))
         result.tags.append(tag)
     result.attempts = result.attempts or 1
+
+
+def _tags_held(client: RegistryClient, result: _Push, tags_: list[str], digest: str, emit: Emit) -> None:
+    """Take out of ``tags_`` those that hold ``digest`` at this destination already."""
+    there = [t for t in tags_ if client.manifest_digest(result.destination.repository, t) == digest]
+    if there:
+        result.skipped += there
+        tags_[:] = [t for t in tags_ if t not in there]
+        emit(LogLine(STAGE, f"{result.destination.name}: {', '.join(there)} already hold{'s' if len(there) == 1 else ''} this image", "info"))
 
 
 def _verify(client: RegistryClient, result: _Push, digest: str) -> None:

@@ -273,6 +273,19 @@ class RegistryClient:
         digest = config.get("digest") if isinstance(config, dict) else None
         return Manifest(response.headers.get("Docker-Content-Digest", ""), digest if isinstance(digest, str) else None)
 
+    def labels(self, repository: str, reference: str) -> tuple[Manifest, dict[str, str]] | None:
+        """The manifest a reference points at and its image's labels, read from the config
+        blob (checked against its digest); None when there is no such single image."""
+        found = self.manifest(repository, reference)
+        if found is None or not found.config_digest or not found.config_digest.startswith("sha256:"):
+            return None
+        response = self._request("GET", f"/v2/{repository}/blobs/{found.config_digest}", scope=f"repository:{repository}:pull", ok=(200, 404))
+        if response.status_code == 404 or f"sha256:{hashlib.sha256(response.content).hexdigest()}" != found.config_digest:
+            return None
+        config = _json_object(response).get("config")
+        labels = config.get("Labels") if isinstance(config, dict) else None
+        return found, {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+
     def raw_manifest(self, repository: str, reference: str) -> tuple[bytes, str]:
         """The manifest's exact bytes and media type: re-uploaded as they are, the digest
         stays the same everywhere. Asked for by digest, the bytes are checked against it."""

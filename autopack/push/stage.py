@@ -26,10 +26,11 @@ def push_all(plan: Plan, built: Sequence[BuiltImage], keys: Keys, engine: Engine
         destinations = [d.destination for d in target.destinations]
         if many:
             emit(Progress("push", f"{image.module}: pushing", {"module": image.module, "key": image.module}))
+        image_tags = target.destination_tags(settings.inputs_tag)
         results = publish.publish(
             engine,
             image.image,
-            target.tags,
+            image_tags,
             destinations,
             {d: keys.auths.get(d.registry) for d in destinations},
             jobs=settings.push_jobs or len(destinations),
@@ -37,6 +38,7 @@ def push_all(plan: Plan, built: Sequence[BuiltImage], keys: Keys, engine: Engine
             immutable=plan.immutable,
             emit=emit,
             preflight_tries={d.destination: d.preflight_attempts for d in target.destinations},
+            held=target.unchanged.held if target.unchanged else {},
         )
         pushed.append(PushedImage(image.module, results))
         error = error or publish.failure(results)

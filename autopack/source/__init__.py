@@ -7,13 +7,10 @@ into a ``SourceSpec`` with its ``kind``; ``checkout`` hands it to that kind's ba
 from __future__ import annotations
 
 import re
-import ssl
-import urllib.error
-import urllib.request
 from base64 import b64encode
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from autopack import secrets
@@ -22,6 +19,9 @@ from autopack.events import Emit, LogLine
 from autopack.source import gitlab, safety
 from autopack.source.base import Checkout, Login, Source, SourceSpec
 from autopack.source.svn_client import TRUST_FINGERPRINT_ENV, presented_note
+
+if TYPE_CHECKING:
+    import urllib.request
 
 KINDS = ("local", "git", "svn")  # one backend module each, behind base.Source
 
@@ -159,6 +159,8 @@ def _detect_on_disk(path: Path) -> str:
 
 def _ask_server(url: str, environ: Mapping[str, str], gitlab_url: str | None, login: Login | None) -> str:
     """One cheap request each: git's smart-HTTP ref advertisement, then svn's DAV OPTIONS."""
+    import ssl  # here, not at the top: every command imports this package, few ask a server
+
     git_login = gitlab.login_for(url, environ, gitlab.server_url(gitlab_url, environ))
     try:
         answer = _request(url.rstrip("/") + "/info/refs?service=git-upload-pack", "GET", git_login)
@@ -175,23 +177,31 @@ def _ask_server(url: str, environ: Mapping[str, str], gitlab_url: str | None, lo
     )
 
 
-class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+def _same_origin_opener() -> urllib.request.OpenerDirector:
     """urllib's redirect handler copies every header, Authorization too, to wherever the
-    server redirects; this one keeps it only while scheme, host and port stay the same."""
+    server redirects; this opener's keeps it only while scheme, host and port stay the same."""
+    import urllib.request
 
-    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> urllib.request.Request | None:
-        new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is not None and not secrets.same_origin(new.full_url, req.full_url):
-            new.remove_header("Authorization")
-        return new
+    class SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            new = super().redirect_request(req, fp, code, msg, headers, newurl)
+            if new is not None and not secrets.same_origin(new.full_url, req.full_url):
+                new.remove_header("Authorization")
+            return new
+
+    return urllib.request.build_opener(SameOriginRedirects)
 
 
 def _request(url: str, method: str, login: Login | None) -> dict[str, str] | None:
+    import ssl
+    import urllib.error
+    import urllib.request
+
     request = urllib.request.Request(secrets.strip_url_credentials(url), method=method)
     if login:
         token = b64encode(f"{login.username}:{login.password}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
-    opener = urllib.request.build_opener(_SameOriginRedirects)
+    opener = _same_origin_opener()
     try:
         with opener.open(request, timeout=10) as response:
             return {k.lower(): v for k, v in response.headers.items()}

@@ -61,6 +61,16 @@ class Checkout:
     repository_path: str | None = None
     last_changed_revision: str | None = None
     cache: str | None = None
+    dirty: bool = False  # a working copy with changes its commit does not have (found by the plan)
+
+    @property
+    def shown_revision(self) -> str | None:
+        """The revision as labels show it: a dirty working copy is never its clean commit."""
+        return f"{self.revision}-dirty" if self.revision and self.dirty else self.revision
+
+    @property
+    def shown_short_revision(self) -> str | None:
+        return f"{self.short_revision}-dirty" if self.short_revision and self.dirty else self.short_revision
 
 
 class Source(Protocol):

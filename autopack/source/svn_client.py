@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +107,8 @@ def der_fingerprint(der: bytes) -> str:
 def server_fingerprint(url: str) -> str | None:
     """SHA-1 fingerprint of the certificate an https server presents (unverified: this only
     names it; trusting it is the user's decision), or None when it cannot be fetched."""
+    import ssl  # here: every command imports the source package, few meet an untrusted server
+
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.hostname:
         return None

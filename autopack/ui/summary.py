@@ -20,7 +20,8 @@ def rows(data: dict[str, Any]) -> list[tuple[str, str]]:
     several = len(data.get("images", [])) > 1
     for image in data.get("images", []):
         module = f"{image['module']}: " if several else ""
-        out.append(("image", f"{module}{image['id'].removeprefix('sha256:')[:12]} ({_megabytes(image['size'])})"))
+        facts = ", ".join(part for part in (_megabytes(image["size"]) if image["size"] else "", "unchanged inputs: not built again" if image.get("reused") else "") if part)
+        out.append(("image", f"{module}{image['id'].removeprefix('sha256:')[:12]}" + (f" ({facts})" if facts else "")))
         for tag in image["tags"]:
             out.append(("tag", tag))
     if not data.get("images") and data.get("plannedReferences") and data["status"] != "ok":

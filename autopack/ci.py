@@ -21,9 +21,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autopack import secrets, tags
-from autopack.source.base import Checkout
+
+if TYPE_CHECKING:  # the source package is imported by the commands that check out, not by --help
+    from autopack.source.base import Checkout
 
 
 @dataclass(frozen=True)

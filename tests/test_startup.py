@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-HEAVY_PACKAGES = ("docker", "requests", "urllib3", "git", "pysvn", "paramiko", "tenacity", "defusedxml", "dockerfile_parse", "filelock", "platformdirs", "ssl", "http")
-HEAVY_MODULES = ("rich.live", "autopack.pipeline", "autopack.plan", "autopack.inputs", "autopack.unchanged", "autopack.engine", "autopack.maven.runner", "autopack.push.registry", "autopack.result")
+HEAVY_PACKAGES = ("docker", "requests", "urllib3", "git", "pysvn", "paramiko", "tenacity", "defusedxml", "dockerfile_parse", "filelock", "platformdirs", "ssl", "http", "pydantic")
+HEAVY_MODULES = ("rich.live", "autopack.source", "autopack.pipeline", "autopack.plan", "autopack.inputs", "autopack.unchanged", "autopack.engine", "autopack.maven.runner", "autopack.push.registry", "autopack.result")
 
 PROBE = """
 import json, sys
@@ -41,3 +41,14 @@ def test_start_up_loads_no_run_machinery(args: tuple[str, ...]) -> None:
 def test_version_loads_not_even_the_command_line() -> None:
     modules = loaded("--version")
     assert not any(m.split(".")[0] in ("typer", "click", "rich") for m in modules)
+
+
+def test_a_checkout_loads_no_engine_or_registry_machinery() -> None:
+    """``autopack checkout`` runs the pipeline's source stage only: the docker SDK, requests
+    and the plan's machinery stay unloaded (they are imported when a build runs)."""
+    probe = "import json, sys\nimport autopack.commands.checkout, autopack.pipeline, autopack.result\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    modules = json.loads(done.stdout)
+    assert "autopack.pipeline" in modules
+    heavy = [m for m in modules if m.split(".")[0] in ("docker", "requests", "urllib3", "paramiko") or m in ("autopack.plan", "autopack.engine", "autopack.push.registry")]
+    assert heavy == [], heavy

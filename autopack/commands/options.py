@@ -17,10 +17,10 @@ from autopack.error_handler import error_handler, terminate_like_interrupt
 from autopack.errors import UsageError
 from autopack.files import write_atomically
 from autopack.settings import Settings
-from autopack.source.base import Login
 
 if TYPE_CHECKING:
     from autopack.result import Journal
+    from autopack.source.base import Login
 
 SOURCE = "Source"
 OUTPUT = "Output"
@@ -110,6 +110,8 @@ def svn_login(settings: Settings, from_stdin: bool) -> Login | None:
     if not password:
         raise UsageError(f"the password from {origin} is empty", "give the password on its first line")
     secrets.register(password)
+    from autopack.source.base import Login  # here: the source package is not needed for --help
+
     return Login(user, password, origin)
 
 

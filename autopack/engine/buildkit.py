@@ -50,16 +50,29 @@ def _cli(engine: Engine) -> tuple[tuple[str, ...], dict[str, str]] | None:
     if engine.buildkit_cli is not None:
         return engine.buildkit_cli or None
     found: tuple[tuple[str, ...], dict[str, str]] | tuple[()] = ()
+    plugin = _buildx_plugin()
     for candidate in dict.fromkeys(p for p in (shutil.which("docker"), "/usr/bin/docker") if p and os.access(p, os.X_OK)):
-        if _succeeds([candidate, "buildx", "version"]):
+        if plugin and _succeeds([candidate, "buildx", "version"]):
             found = ((candidate, "buildx", "build", "--load"), {})
             break
-        version = _output([candidate, "version", "--format", "{{.Client.Version}}"])
-        if version and version.split(".")[0].isdigit() and int(version.split(".")[0]) < 23:
+        # The client's own version, without asking the engine (``docker version`` would).
+        version = re.match(r"Docker version (\d+)\.", _output([candidate, "--version"]))
+        if version and int(version[1]) < 23:
             found = ((candidate, "build"), {"DOCKER_BUILDKIT": "1"})
             break
     engine.buildkit_cli = found
     return found or None
+
+
+# Where the docker CLI looks for plugins, besides $DOCKER_CONFIG/cli-plugins (its documented list).
+_PLUGIN_DIRS = ("/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins", "/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins")
+
+
+def _buildx_plugin() -> bool:
+    """Whether a buildx plugin is installed where the docker CLI finds plugins: asking
+    ``docker buildx version`` only then saves a child on every run of a machine without one."""
+    config = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    return any((directory / "docker-buildx").exists() for directory in (config / "cli-plugins", *map(Path, _PLUGIN_DIRS)))
 
 
 def _succeeds(argv: list[str]) -> bool:

@@ -144,9 +144,17 @@ def publish(
     if held:
         seed = next((r for r in results if r.destination in held and r.status == "pending"), None)
         if seed is not None:
-            seed.digest = held[seed.destination]
-            for r in results:  # tags already on the image are not pushed again
-                _guard(r, lambda r=r: _tags_held(clients[r.destination], r, wanted[r.destination], held[seed.destination], emit), emit)  # type: ignore[misc]  # mypy cannot type a lambda's default
+            seed.digest = digest = held[seed.destination]
+            pending = [r for r in results if r.status == "pending"]
+            there = parallel.run_all(lambda r: _holding(clients[r.destination], r.destination, wanted[r.destination], digest), pending, MAX_JOBS)
+            for r, found in zip(pending, there, strict=True):  # tags already on the image are not pushed again
+                if isinstance(found, str):
+                    _fail(r, found, emit)
+                elif found:
+                    r.skipped += found
+                    r.checked += found
+                    wanted[r.destination] = [t for t in wanted[r.destination] if t not in found]
+                    emit(LogLine(STAGE, f"{r.destination.name}: {', '.join(found)} already hold{'s' if len(found) == 1 else ''} this image", "info"))
     else:
         for r in (r for r in results if r.status == "pending"):
             started = time.monotonic()
@@ -157,7 +165,8 @@ def publish(
                 break
     seed_digest = seed.digest if seed and seed.digest else ""
 
-    others = [r for r in results if r.status == "pending" and (r is not seed or held)]
+    # With ``held``: every destination that lacks the image or a tag of it (the seed too); else the others.
+    others = [r for r in results if r.status == "pending" and (r is not seed if not held else wanted[r.destination] or held.get(r.destination) != seed_digest)]
     if seed is not None and others:
         with replicate.scratch_dir() as scratch:
             sources: list[replicate.Source] = []
@@ -197,7 +206,7 @@ def publish(
         if r.status == "pending":
             _guard(r, lambda r=r: _verify(clients[r.destination], r, seed_digest), emit)  # type: ignore[misc]  # mypy cannot type a lambda's default
             if r.status == "pending":
-                r.status = "ok"
+                r.status, r.attempts = "ok", r.attempts or 1
                 emit(Progress(STAGE, f"{r.destination.name}: {r.digest}", {"destination": r.destination.name, "key": r.destination.name, "state": "verified"}))
     return tuple(r.frozen() for r in results)
 
@@ -220,13 +229,14 @@ class _Push:
     digest: str | None = None
     tags: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)  # tags seen holding the digest by this stage
     attempts: int = 0
     preflight_attempts: int = 0
     error: str | None = None
     seconds: float = 0.0
 
     def copy(self) -> _Push:
-        return replace(self, tags=list(self.tags), skipped=list(self.skipped))
+        return replace(self, tags=list(self.tags), skipped=list(self.skipped), checked=list(self.checked))
 
     def frozen(self) -> Published:
         return Published(self.destination, self.credential, self.status, self.digest, tuple(self.tags), tuple(self.skipped), self.attempts, self.preflight_attempts, self.error, self.seconds)
@@ -274,18 +284,17 @@ def _seed(engine: Engine, image: Image, result: _Push, tags_: Sequence[str], aut
     result.attempts = result.attempts or 1
 
 
-def _tags_held(client: RegistryClient, result: _Push, tags_: list[str], digest: str, emit: Emit) -> None:
-    """Take out of ``tags_`` those that hold ``digest`` at this destination already."""
-    there = [t for t in tags_ if client.manifest_digest(result.destination.repository, t) == digest]
-    if there:
-        result.skipped += there
-        tags_[:] = [t for t in tags_ if t not in there]
-        emit(LogLine(STAGE, f"{result.destination.name}: {', '.join(there)} already hold{'s' if len(there) == 1 else ''} this image", "info"))
+def _holding(client: RegistryClient, destination: Destination, tags_: Sequence[str], digest: str) -> list[str] | str:
+    """The tags of ``tags_`` that hold ``digest`` at ``destination`` already, or why that cannot be told."""
+    found: list[str] = []
+    error = _error_of(lambda: found.extend(t for t in tags_ if client.manifest_digest(destination.repository, t) == digest), destination)
+    return error if error is not None else found
 
 
 def _verify(client: RegistryClient, result: _Push, digest: str) -> None:
-    """Ask the registry what each tag holds now: it must be the digest that was pushed."""
-    for tag in result.tags + result.skipped:
+    """Ask the registry what each tag holds now: it must be the digest that was pushed (a tag
+    found holding it a moment ago is not asked again)."""
+    for tag in [t for t in result.tags + result.skipped if t not in result.checked]:
         held = client.manifest_digest(result.destination.repository, tag)
         if held != digest:
             raise PushError(f"{result.destination.name}:{tag} holds {held}, not the pushed {digest}", "another push may have raced this one")

@@ -82,6 +82,7 @@ class Settings:
     preflight: bool = True
     push_jobs: int | None = None
     push_retries: int = 3
+    push_mode: str = "parallel"  # parallel: the engine pushes to every destination at once (a failed one gets the copy); copy: one engine push, then registry-to-registry copies
     immutable_tags: str | None = None
     inputs_tag: bool = True  # also push the tag inputs-sha256-<inputs digest>
     registry_auth_file: Path | None = None

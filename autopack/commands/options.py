@@ -50,6 +50,15 @@ PUSH = "Push"
 DockerHost = Annotated[Optional[str], typer.Option("--docker-host", metavar="URL", help="The Docker engine to use: tcp://host:2375, ssh://user@host, unix:///path (default: $DOCKER_HOST, else the local socket).", rich_help_panel=PUSH)]
 Push = Annotated[Optional[list[str]], typer.Option("--push", metavar="DEST", help="Push every tag to registry[:port]/repository (repeatable); alone, to $CI_REGISTRY_IMAGE.", rich_help_panel=PUSH)]
 Preflight = Annotated[Optional[bool], typer.Option("--preflight/--no-preflight", help="Check first that every destination grants push (default: on).", rich_help_panel=PUSH, show_default=False)]
+PushMode = Annotated[
+    Optional[str],
+    typer.Option(
+        "--push-mode",
+        metavar="copy|parallel",
+        help="copy: push once through the engine, then copy those bytes from that registry to the others (one compression, the same bytes everywhere); parallel: the engine pushes to every destination at once (fastest over wide-area links; a destination whose digest differs then gets the copy).",
+        rich_help_panel=PUSH,
+    ),
+]
 PushJobs = Annotated[Optional[int], typer.Option("--push-jobs", metavar="N", min=1, max=8, help="Destinations pushed at once (default: all of them, at most 8).", rich_help_panel=PUSH)]
 PushRetries = Annotated[
     Optional[int],
@@ -77,7 +86,7 @@ Config = Annotated[Optional[Path], typer.Option("--config", metavar="FILE", help
 
 
 SOURCE_OPTIONS = ("ref", "revision", "branch", "svn_tag", "vcs", "subdir", "shallow", "gitlab_url", "svn_user", "svn_password_file", "svn_externals")
-PUSH_OPTIONS = ("preflight", "push_jobs", "push_retries", "immutable_tags", "registry_auth_file", "docker_host")
+PUSH_OPTIONS = ("preflight", "push_mode", "push_jobs", "push_retries", "immutable_tags", "registry_auth_file", "docker_host")
 
 
 def source_values(given: dict[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ def push(
     preflight: o.Preflight = None,
     push_jobs: o.PushJobs = None,
     push_retries: o.PushRetries = None,
+    push_mode: o.PushMode = None,
     immutable_tags: o.ImmutableTags = None,
     registry_auth_file: o.RegistryAuthFile = None,
     docker_host: o.DockerHost = None,

@@ -181,16 +181,26 @@ class Engine:
     def pushes_while_building(self) -> bool:
         return self.builder.PUSHES
 
-    def push(self, image: Image, name: str, tag: str, auth: RegistryAuth | None, retries: int, emit: Emit, on_attempt: Callable[[int], None]) -> str:
+    def push(self, image: Image, name: str, tag: str, auth: RegistryAuth | None, retries: int, emit: Emit, on_attempt: Callable[[int], None], own_connection: bool = False) -> str:
         """Push ``image`` as ``name:tag`` (``registry/repository``) from the store that holds
-        it — buildah's own, or the Docker engine's through this run's one client — and
-        return the manifest digest the push reports. Raises ``PushError``."""
+        it — buildah's own, or the Docker engine's through this run's one client (or, with
+        ``own_connection``, a connection of this push's own, so that pushes to several
+        registries run at once) — and return the manifest digest the push reports. Raises
+        ``PushError``."""
         if digest := image.pushed.get(f"{name}:{tag}"):
             on_attempt(1)  # the builder pushed it as it built it
             return digest
         if image.store == buildah.NAME:
             on_attempt(1)
             return buildah.push(image.id, name, tag, auth, emit)
+        if own_connection:
+            with engine_calls(f"connecting to push {name}:{tag}"):
+                api = docker.from_env(timeout=PUSH_TIMEOUT, use_ssh_client=ssh_host()).api
+            try:
+                api.tag(image.id, name, tag, force=True)
+                return docker_push.push_tag(api, name, tag, auth, retries, emit, on_attempt)
+            finally:
+                api.close()
         self.api.tag(image.id, name, tag, force=True)
         with self._long_calls():
             return docker_push.push_tag(self.api, name, tag, auth, retries, emit, on_attempt)

@@ -126,12 +126,11 @@ def push(image_id: str, name: str, tag: str, auth: RegistryAuth | None, emit: Em
     registry = name.split("/")[0]
     with tempfile.TemporaryDirectory(prefix="autopack-push-") as scratch:
         digestfile = Path(scratch) / "digest"
-        argv = ["buildah", "push", "--digestfile", str(digestfile)]
-        if auth is not None:
-            authfile = Path(scratch) / "auth.json"
-            token = base64.b64encode(f"{auth.username}:{auth.password}".encode()).decode()
-            write_atomically(authfile, json.dumps({"auths": {registry: {"auth": token}}}), mode=0o600)  # in a 0700 directory
-            argv += ["--authfile", str(authfile)]
+        # The login autopack resolved, or none: buildah is never left to look for one itself.
+        authfile = Path(scratch) / "auth.json"
+        token = base64.b64encode(f"{auth.username}:{auth.password}".encode()).decode() if auth is not None else None
+        write_atomically(authfile, json.dumps({"auths": {registry: {"auth": token}} if token else {}}), mode=0o600)  # in a 0700 directory
+        argv = ["buildah", "push", "--digestfile", str(digestfile), "--authfile", str(authfile)]
         if is_loopback(registry):
             argv.append("--tls-verify=false")
         argv += [image_id.removeprefix("sha256:"), f"docker://{name}:{tag}"]

@@ -24,6 +24,8 @@ class PushPlan:
 
 def plan(settings: Settings, emit: Emit) -> PushPlan:
     """Destinations, their credentials and — unless --no-preflight — proof of push rights."""
+    if settings.push_mode not in publish.MODES:
+        raise UsageError(f"--push-mode '{settings.push_mode}' is not a push mode", f"use one of: {', '.join(publish.MODES)}")
     destinations = tuple(publish.parse_destination(d) for d in _destinations(settings))
     if destinations and settings.preflight:
         auths, tries = publish.preflight(destinations, settings.registry_auth_file, settings.push_retries, emit)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 STAGE = "push"
 MAX_JOBS = 8
+MODES = ("copy", "parallel")  # --push-mode
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ def publish(
     emit: Emit,
     preflight_tries: Mapping[Destination, int] | None = None,
     held: Mapping[Destination, str] | None = None,
+    mode: str = "copy",
 ) -> tuple[Published, ...]:
     """Push ``image_tags`` of ``image`` to every destination and verify them; returns every
     destination's ``Published`` — those that failed with their error, after all have been
@@ -129,6 +131,11 @@ def publish(
     with its manifest digest there. The first is the seed — nothing is pushed from the
     engine — and every destination gets from it only what it lacks: the blobs and manifest
     where the image (by that digest) is missing, just the tags elsewhere.
+
+    ``mode="parallel"``: the store pushes to every destination at once (one upload per
+    destination's own link, instead of one upload and then a download and an upload per
+    copy); the first destination's digest is everyone's, and one whose push gave another
+    digest gets the copy from it.
     """
     results = [_Push(d, credential=(auth.origin if (auth := auths.get(d)) else None), preflight_attempts=(preflight_tries or {}).get(d, 0)) for d in destinations]
 
@@ -155,6 +162,30 @@ def publish(
                     r.checked += found
                     wanted[r.destination] = [t for t in wanted[r.destination] if t not in found]
                     emit(LogLine(STAGE, f"{r.destination.name}: {', '.join(found)} already hold{'s' if len(found) == 1 else ''} this image", "info"))
+    elif mode == "parallel" and not image.pushed and sum(r.status == "pending" for r in results) > 1:
+        pending = [r for r in results if r.status == "pending"]
+
+        def push_one(r: _Push) -> tuple[_Push, str | None]:
+            done = r.copy()  # each worker fills its own copy; the main thread keeps them
+            started = time.monotonic()
+            error = _error_of(lambda: _seed(engine, image, done, wanted[r.destination], auths.get(r.destination), retries, emit, own_connection=True), r.destination)
+            done.seconds = time.monotonic() - started
+            return done, error
+
+        outcomes = dict(zip(map(id, pending), parallel.run_all(push_one, pending, min(jobs or len(pending), MAX_JOBS)), strict=True))
+        results = [outcomes[id(r)][0] if id(r) in outcomes else r for r in results]
+        errors = {o[0].destination: o[1] for o in outcomes.values() if o[1] is not None}
+        seed = next((r for r in results if r.status == "pending" and r.digest and r.destination not in errors), None)
+        for r in results:
+            if r.destination in errors:
+                if seed is None:
+                    _fail(r, errors[r.destination], emit)
+                else:  # tried once more as a copy from a destination that has it: registry to registry, resumable
+                    emit(LogLine(STAGE, f"{r.destination.name}: the engine's push failed ({errors[r.destination]}); copying from {seed.destination.name} instead", "warning"))
+                    r.digest, r.tags = None, []
+            elif seed is not None and r is not seed and r.status == "pending" and r.digest != seed.digest:
+                emit(LogLine(STAGE, f"{r.destination.name}: the engine's push gave {r.digest}, not {seed.digest}: copying from {seed.destination.name}", "warning"))
+                r.digest, r.tags = None, []  # copied below, as in the copy mode
     else:
         for r in (r for r in results if r.status == "pending"):
             started = time.monotonic()
@@ -165,8 +196,9 @@ def publish(
                 break
     seed_digest = seed.digest if seed and seed.digest else ""
 
-    # With ``held``: every destination that lacks the image or a tag of it (the seed too); else the others.
-    others = [r for r in results if r.status == "pending" and (r is not seed if not held else wanted[r.destination] or held.get(r.destination) != seed_digest)]
+    # With ``held``: every destination that lacks the image or a tag of it (the seed too); else
+    # the others that do not hold it yet (in the parallel mode: whose own push gave another digest).
+    others = [r for r in results if r.status == "pending" and (wanted[r.destination] or held.get(r.destination) != seed_digest if held else r is not seed and not (mode == "parallel" and r.digest == seed_digest))]
     if seed is not None and others:
         with replicate.scratch_dir() as scratch:
             sources: list[replicate.Source] = []
@@ -276,10 +308,10 @@ def _tags_to_push(client: RegistryClient, result: _Push, image_tags: Sequence[st
     return [t for t in image_tags if not (immutable and immutable.fullmatch(t) and _already_there(client, result.destination, t, image_id, result, emit))]
 
 
-def _seed(engine: Engine, image: Image, result: _Push, tags_: Sequence[str], auth: RegistryAuth | None, retries: int, emit: Emit) -> None:
+def _seed(engine: Engine, image: Image, result: _Push, tags_: Sequence[str], auth: RegistryAuth | None, retries: int, emit: Emit, own_connection: bool = False) -> None:
     """Push through the builder's store to this destination; its digest becomes everyone's."""
     for tag in tags_:
-        result.digest = engine.push(image, result.destination.name, tag, auth, retries, emit, on_attempt=lambda n: setattr(result, "attempts", max(result.attempts, n)))
+        result.digest = engine.push(image, result.destination.name, tag, auth, retries, emit, on_attempt=lambda n: setattr(result, "attempts", max(result.attempts, n)), own_connection=own_connection)
         result.tags.append(tag)
     result.attempts = result.attempts or 1
 

@@ -39,6 +39,7 @@ def push_all(plan: Plan, built: Sequence[BuiltImage], keys: Keys, engine: Engine
             emit=emit,
             preflight_tries={d.destination: d.preflight_attempts for d in target.destinations},
             held=target.unchanged.held if target.unchanged else {},
+            mode=settings.push_mode,
         )
         pushed.append(PushedImage(image.module, results))
         error = error or publish.failure(results)

@@ -7,25 +7,26 @@ only as ``svn_externals`` allows: checkouts and switches ignore them, so the cac
 only what the repository itself has.
 
 Speed: one cached working copy per repository root. The first run checks out; later runs
-revert it, remove unversioned and ignored files and ``switch`` it to URL@REV — a switch
-handles a new branch and a new revision alike. The working copy is then copied into the
-run's own directory under the cache lock: Maven builds there, never in the cache. The
-completion marker is removed before the working copy is touched and written after, so a run
-killed half-way leaves an entry that the next run throws away.
+``switch`` it to URL@REV — a switch handles a new branch and a new revision alike — after
+one status walk: local changes and unversioned or ignored files (someone's hand in the
+cache) are reverted and removed first. The working copy is then copied (``svn_copy``: its
+own files, ``.svn`` included, times kept) into the run's own directory under the cache lock:
+Maven builds there, never in the cache. The completion marker is removed before the working
+copy is touched and written after, so a run killed half-way leaves an entry that the next run
+throws away.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from autopack import cache, secrets
 from autopack.errors import SourceError, UsageError
 from autopack.events import Emit, LogLine
-from autopack.source import svn_externals
+from autopack.source import svn_copy, svn_externals
 from autopack.source.base import Checkout, Login, SourceSpec, project_path
 from autopack.source.svn_client import TRUST_FINGERPRINT_ENV, Client, SvnFailure, presented_note
 
@@ -70,9 +71,14 @@ def checkout(spec: SourceSpec, dest: Path, emit: Emit) -> Checkout:
                 if how == "switch":
                     emit(LogLine("source", f"switching cached working copy to {shown}", "info"))
                     try:
-                        client.clean(wc)  # first, so that local changes cannot conflict with the switch
+                        # Maven never runs here and a run killed half-way leaves no marker, so a
+                        # complete entry is as clean as the last run left it, unless someone
+                        # changed it by hand: one status walk tells, and only then is it cleaned
+                        # (before the switch, so that local changes cannot conflict with it). A
+                        # switch of a clean working copy leaves it clean: nothing to do after.
+                        if not client.is_clean(wc):
+                            client.clean(wc)
                         client.switch(wc, url, number)
-                        client.clean(wc)
                     except SvnFailure as e:
                         if _server_said_no(e):
                             raise
@@ -90,7 +96,7 @@ def checkout(spec: SourceSpec, dest: Path, emit: Emit) -> Checkout:
             except SvnFailure as e:
                 raise _source_error(e, shown, login) from e
             entry.mark_complete()
-            shutil.copytree(wc, dest, symlinks=True, dirs_exist_ok=True)
+            svn_copy.copy(wc, dest)
         # Into the run's own tree, not the cache (which holds only what the repository has).
         if definitions and spec.svn_externals:
             try:

@@ -124,6 +124,10 @@ class Client:
         self._run("export", "--ignore-externals", "--revision", revision, f"{url}@{peg}", str(path), url=url, counter=counter)
         counter.report()
 
+    def is_clean(self, path: Path) -> bool:
+        # status prints one line per item that is not pristine (externals not followed are not)
+        return not self._run("status", "--no-ignore", "--ignore-externals", str(path)).strip()
+
     def clean(self, path: Path) -> None:
         self._run("revert", "--recursive", str(path))
         self._run("cleanup", "--remove-unversioned", "--remove-ignored", str(path))

@@ -61,6 +61,10 @@ class Client(Protocol):
         """``url@peg`` at ``revision`` into the new ``path``, as plain files, its own
         externals not followed."""
 
+    def is_clean(self, path: Path) -> bool:
+        """Whether ``svn status --no-ignore`` shows nothing: no local change, no unversioned or
+        ignored file (nothing ``clean`` would undo), no conflict, lock or switched path."""
+
     def clean(self, path: Path) -> None:
         """Revert every local change and remove unversioned and ignored files."""
 

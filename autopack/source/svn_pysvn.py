@@ -95,6 +95,10 @@ class Client:
         self._call(self.client.export, url, str(path), force=False, revision=_revision(revision), peg_revision=_revision(peg), ignore_externals=True, recurse=True)
         self.counter.report()
 
+    def is_clean(self, path: Path) -> bool:
+        # get_all=False: only the items that are not pristine (externals not followed are not)
+        return not self._call(self.client.status, str(path), recurse=True, get_all=False, ignore=False, ignore_externals=True)
+
     def clean(self, path: Path) -> None:
         self._call(self.client.revert, str(path), recurse=True)
         leftovers = (pysvn.wc_status_kind.unversioned, pysvn.wc_status_kind.ignored)

@@ -166,3 +166,40 @@ def autopack_stdin(args: list[str], stdin: str, env: dict[str, str]):
 
     completed = subprocess.run([str(AUTOPACK), *args], input=stdin, capture_output=True, text=True, env={**os.environ, **env}, timeout=120)
     return Run(completed.returncode, completed.stdout, completed.stderr)
+
+
+def test_parallel_push_mode_pushes_to_every_registry_at_once_with_one_digest(tmp_path, image_name, registries):  # noqa: F811
+    """--push-mode parallel: the engine pushes to each destination itself, at once (each over
+    its own connection); its compression is deterministic, so every registry gets the same
+    bytes, and no copy is needed."""
+    a, b, c = registries
+    project = copy_fixture("hello-service", tmp_path)
+    result_file = tmp_path / "result.json"
+    run = autopack(
+        "build", project, "--image", image_name, "--skip-tests", "--plain", "--push-mode", "parallel",
+        "--push", f"{a.host}/team/hello", "--push", f"{b.host}/team/hello", "--push", f"{c.host}/team/hello",
+        "--result-file", result_file, env=b_env(b),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr
+    data = json.loads(result_file.read_text())
+    digests = {d["digest"] for d in data["destinations"]}
+    assert len(digests) == 1 and all(d["status"] == "ok" and d["tags"] == ["1.0.0"] for d in data["destinations"])
+    [digest] = digests
+    for registry in (a, b, c):
+        assert registry.manifest_digest("team/hello", "1.0.0") == digest
+    assert "copying from" not in run.stdout, "each registry got the engine's own push"
+    # each destination's layers went up from the engine (not copied from a first registry)
+    pushed = {m[1] for line in run.stdout.splitlines() if (m := LAYER_LINE.match(line)) and m[3] in ("pushing", "done")}
+    assert pushed == {f"{r.host}/team/hello" for r in (a, b, c)}, pushed
+    events = [(m[1], m[3]) for line in run.stdout.splitlines() if (m := LAYER_LINE.match(line))]
+    started = {d: next(i for i, e in enumerate(events) if e == (d, "pushing")) for d in pushed}
+    finished = {d: max(i for i, e in enumerate(events) if e == (d, "done")) for d in pushed}
+    assert max(started.values()) < min(finished.values()), "every destination's upload began before any had ended"
+    assert B_PASSWORD not in run.stdout + run.stderr + result_file.read_text()
+
+
+def test_an_unknown_push_mode_is_a_usage_error(tmp_path, image_name):
+    project = copy_fixture("hello-service", tmp_path)
+    run = autopack("build", project, "--image", image_name, "--push-mode", "sideways", "--push", "127.0.0.1:1/team/x")
+    assert run.returncode == 2
+    assert "--push-mode 'sideways' is not a push mode" in run.stderr and "copy, parallel" in run.stderr

@@ -3,9 +3,11 @@ loopback, each behind a fault proxy (tests/servers/fault_proxy.py) that resets, 
 stalls or trickles bodies — the seed's blob reads, the copy destinations' uploads — or
 answers 503 for 30 s, or never stops failing.
 
-The seed is the first destination: the engine pushes there (its traffic is not faulted
-here), and autopack's own registry client reads that image back and copies it to the
-others. So the faults sit on the seed's blob GETs and on the copies' blob and manifest PUTs.
+These runs use ``--push-mode copy``: the seed is the first destination, the engine pushes
+there (its traffic is not faulted here), and autopack's own registry client reads that image
+back and copies it to the others. So the faults sit on the seed's blob GETs and on the
+copies' blob and manifest PUTs. (The default ``parallel`` mode has the engine push to every
+destination and falls back to this copy for a destination whose push failed: the last test.)
 
 One real ``autopack build --push`` (module fixture, under ``reset``) builds the image; the
 other runs push it again with ``autopack push``, the same publish machinery. Digests are
@@ -61,8 +63,8 @@ def env_for(b_proxy: FaultProxy) -> dict[str, str]:
     return {f"AUTOPACK_REGISTRY_USER_{key}": B_USER, f"AUTOPACK_REGISTRY_PASSWORD_{key}": B_PASSWORD, "AUTOPACK_PUSH_TIMEOUT": str(TIMEOUT)}
 
 
-def run_push(command: list[str | Path], proxies: tuple[FaultProxy, FaultProxy, FaultProxy], trio: Registries, result_file: Path) -> Pushed:
-    pushes = [arg for proxy in proxies for arg in ("--push", f"{proxy.host}/{REPOSITORY}")]
+def run_push(command: list[str | Path], proxies: tuple[FaultProxy, ...], trio: Registries, result_file: Path, mode: str = "copy") -> Pushed:
+    pushes = ["--push-mode", mode, *(arg for proxy in proxies for arg in ("--push", f"{proxy.host}/{REPOSITORY}"))]
     started = time.monotonic()
     run = autopack(*command, *pushes, "--plain", "--result-file", result_file, env=env_for(proxies[1]), timeout=300)
     seconds = time.monotonic() - started
@@ -251,3 +253,28 @@ def test_a_seed_that_cannot_be_read_back_fails_the_copies_and_keeps_the_seed(bui
         assert failed["status"] == "failed" and failed["digest"] is None and failed["tags"] == [], failed
         assert failed["error"].startswith(f"copying from {seed.host}/{REPOSITORY}: ") and "cut short" in failed["error"], failed["error"]
     assert b.manifest_digest(REPOSITORY, "1.0.0") is None and c.manifest_digest(REPOSITORY, "1.0.0") is None
+
+
+def test_parallel_mode_copies_to_a_destination_whose_engine_push_failed(built, registries, tmp_path):  # noqa: F811
+    """--push-mode parallel (the default): the engine pushes to a and to b at once; b answers
+    503 to everything for 30 s. The engine's push to b fails; b then gets the copy from a."""
+    image, _ = built
+    a, b, _ = registries
+    plain, busy = proxies = (
+        FaultProxy(a, kind="blob-get", mode="reset", times=0).start(),  # a plain pass-through
+        FaultProxy(b, status=503, retry_after=None, seconds=30).start(),
+    )
+    try:
+        pushed = run_push(["push", image, "--no-preflight"], proxies, registries, tmp_path / "result.json", mode="parallel")
+    finally:
+        stop(proxies)
+    run = pushed.run
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    ok, survived = pushed.at(plain), pushed.at(busy)
+    assert ok["status"] == survived["status"] == "ok" and ok["tags"] == survived["tags"] == ["1.0.0"]
+    assert ok["digest"] == survived["digest"] == a.manifest_digest(REPOSITORY, "1.0.0") == b.manifest_digest(REPOSITORY, "1.0.0") is not None
+    assert busy.injected > 0
+    # The engine gives up on a busy registry that wants a login ("authentication required"):
+    # the copy, with autopack's own retries, outlasts it.
+    assert f"{busy.host}/{REPOSITORY}: the engine's push failed (" in run.stdout and f"copying from {plain.host}/{REPOSITORY} instead" in run.stdout
+    assert pushed.seconds > 30

@@ -149,6 +149,27 @@ def test_second_checkout_switches_and_leaves_nothing_behind(run: Run, svn_server
     assert pom_version(first.path) == "1.0.0"  # the first run's tree is its own
 
 
+def test_an_untouched_cached_working_copy_is_switched_without_cleaning(run: Run, svn_server: SvnServer, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    run(f"{svn_server.svn_url}/trunk@2")
+    cleaned: list[Path] = []
+    client_class = svn._backend()
+    original = client_class.clean
+    monkeypatch.setattr(client_class, "clean", lambda self, path: (cleaned.append(path), original(self, path))[1])
+    second = run(f"{svn_server.svn_url}/trunk")
+    assert second.cache == "switch" and pom_version(second.path) == "1.1.0"
+    assert cleaned == []  # the status walk found nothing to undo
+    wc = _cached_working_copy(svn_server)
+    client = client_class(None, run.events.append)
+    try:
+        assert client.is_clean(wc)  # and the switch left it so
+        assert client.is_clean(second.path)  # the run's tree is a working copy as clean
+    finally:
+        client.close()
+    (wc / "planted.txt").write_text("a hand in the cache")
+    third = run(f"{svn_server.svn_url}/trunk@3")
+    assert cleaned == [wc] and not (third.path / "planted.txt").exists()
+
+
 def test_an_entry_without_its_completion_marker_is_discarded(run: Run, svn_server: SvnServer) -> None:  # noqa: F811
     run(f"{svn_server.svn_url}/trunk")
     wc = _cached_working_copy(svn_server)

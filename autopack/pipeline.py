@@ -84,7 +84,8 @@ def _build(settings: Settings, emit: Emit, journal: Journal, login: Login | None
 
     with _stage(journal, emit, "source"):
         dest.mkdir(parents=True)
-        checkout = ci.enrich(source.checkout(source_spec(settings, emit, login), dest, emit), ci.detect(os.environ))
+        spec = replace(source_spec(settings, emit, login), working_copy=False)  # a build needs the files only
+        checkout = ci.enrich(source.checkout(spec, dest, emit), ci.detect(os.environ))
         journal.record(checkout=checkout)
         settings = _settings_in_checkout(settings, checkout, dest, emit)
 

@@ -40,6 +40,7 @@ class SourceSpec:
     shallow: bool = False
     login: Login | None = field(default=None, repr=False)
     svn_externals: bool = False  # follow svn:externals (held to the source rules: svn_externals.py)
+    working_copy: bool = True  # the tree must be a working copy (autopack checkout); a build needs only the files
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,7 @@ def checkout(spec: SourceSpec, dest: Path, emit: Emit) -> Checkout:
             except SvnFailure as e:
                 raise _source_error(e, shown, login) from e
             entry.mark_complete()
-            svn_copy.copy(wc, dest)
+            svn_copy.copy(wc, dest, frozenset() if spec.working_copy else frozenset({".svn"}))
         # Into the run's own tree, not the cache (which holds only what the repository has).
         if definitions and spec.svn_externals:
             try:

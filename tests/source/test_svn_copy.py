@@ -80,3 +80,15 @@ def test_a_name_already_in_dest_is_an_error_not_an_overwrite(tree: Path, tmp_pat
     with pytest.raises(FileExistsError):
         svn_copy.copy(tree, dest)
     assert (dest / "pom.xml").read_text() == "mine"
+
+
+def test_a_build_leaves_the_working_copy_metadata_out(tree: Path, tmp_path: Path) -> None:
+    """For a build (``SourceSpec.working_copy`` false) ``.svn`` is not copied: the files only."""
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    try:
+        assert svn_copy.copy(tree, dest, frozenset({".svn"})) == 5
+        expected = {path: entry for path, entry in _listing(tree).items() if not path.startswith(".svn")}
+        assert _listing(dest) == expected and not (dest / ".svn").exists()
+    finally:
+        (dest / "locked").chmod(0o755)

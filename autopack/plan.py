@@ -201,7 +201,6 @@ def _with_inputs(image: PlannedImage, module: Module, model: Model, source: inpu
             "profiles": [*setup.profiles, *settings.profiles],
             "properties": {**setup.settings_properties, **setup.defines, **settings.defines},
             "arguments": list(settings.maven_args),
-            "projects": module.path if settings.modules else None,
         },
         "artifact": image.artifact_choice,
         "base": bases,

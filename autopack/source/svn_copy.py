@@ -1,8 +1,12 @@
-"""Copy the cached working copy into a run's tree: every file its own copy (never a hardlink:
-a build that rewrites a file in place would change the cache), ``.svn`` included (the run's
-tree is a real working copy), modes and modification times kept (svn compares a file's size
-and mtime with what ``wc.db`` recorded before it reads the file: new times would make every
-``svn status`` in the copy read every file).
+"""Copy the cached working copy into a run's tree: every working file its own copy (never a
+hardlink: a build that rewrites a file in place would change the cache), ``.svn`` included
+for ``autopack checkout`` (the tree is then a real working copy), modes and modification
+times kept (svn compares a file's size and mtime with what ``wc.db`` recorded before it
+reads the file: new times would make every ``svn status`` in the copy read every file).
+
+The one exception is ``.svn/pristine/``: svn writes each pristine text once, under its
+checksum, read-only, and never changes it in place (an update adds new ones; a cleanup
+unlinks unused ones), so those are hardlinked — half the files of a working copy.
 
 Not ``shutil.copytree``: it costs a dozen system calls per file (``copystat`` reads and sets
 extended attributes and flags too) and copies one file at a time. A working copy is many
@@ -21,6 +25,9 @@ from pathlib import Path
 WORKERS = 4  # more brings nothing measurable on a 2-core machine; fewer leaves it idle
 
 
+PRISTINE = ".svn/pristine/"
+
+
 def copy(src: Path, dest: Path, leave_out: frozenset[str] = frozenset()) -> int:
     """Copy the tree ``src`` into the existing directory ``dest``; returns the files copied.
     Symbolic links are copied as links; anything but files, directories and links (svn
@@ -29,6 +36,13 @@ def copy(src: Path, dest: Path, leave_out: frozenset[str] = frozenset()) -> int:
     dirs, files, links = _walk(src, leave_out)
     for rel, _ in dirs:
         os.mkdir(dest / rel, 0o700)  # opened up below, once it is filled
+    count = len(files)
+    try:
+        for rel, _ in (f for f in files if f[0].startswith(PRISTINE)):
+            os.link(src / rel, dest / rel)
+        files = [f for f in files if not f[0].startswith(PRISTINE)]
+    except OSError:  # another file system (EXDEV), or links refused: those not linked yet are copied
+        files = [f for f in files if not (f[0].startswith(PRISTINE) and (dest / f[0]).exists())]
     chunks = [files[i::WORKERS] for i in range(WORKERS)]
     with ThreadPoolExecutor(WORKERS, thread_name_prefix="svn-copy") as pool:
         futures = [pool.submit(_copy_files, src, dest, chunk) for chunk in chunks if chunk]
@@ -43,7 +57,7 @@ def copy(src: Path, dest: Path, leave_out: frozenset[str] = frozenset()) -> int:
         os.symlink(target, dest / rel)
     for rel, mode in dirs:
         os.chmod(dest / rel, mode)
-    return len(files)
+    return count
 
 
 def _walk(src: Path, leave_out: frozenset[str]) -> tuple[list[tuple[str, int]], list[tuple[str, os.stat_result]], list[tuple[str, str]]]:

@@ -61,14 +61,22 @@ def test_copies_files_links_modes_and_times(tree: Path, tmp_path: Path) -> None:
         (dest / "locked").chmod(0o755)
 
 
-def test_every_file_is_its_own_copy(tree: Path, tmp_path: Path) -> None:
+def test_every_working_file_is_its_own_copy_and_pristines_are_shared(tree: Path, tmp_path: Path) -> None:
+    """Working files are copies (a build may rewrite one in place); svn's pristine texts,
+    written once and never changed in place, are hardlinks."""
     dest = tmp_path / "dest"
     dest.mkdir()
     svn_copy.copy(tree, dest)
     (dest / "locked").chmod(0o755)
-    for path in (p for p in dest.rglob("*") if p.is_file() and not p.is_symlink()):
+    files = [p for p in dest.rglob("*") if p.is_file() and not p.is_symlink()]
+    pristine = [p for p in files if p.relative_to(dest).as_posix().startswith(svn_copy.PRISTINE)]
+    assert pristine and len(files) > len(pristine)
+    for path in files:
         original = tree / path.relative_to(dest)
-        assert path.stat().st_ino != original.stat().st_ino and path.stat().st_nlink == 1  # no hardlink into the cache
+        if path in pristine:
+            assert path.stat().st_ino == original.stat().st_ino
+        else:
+            assert path.stat().st_ino != original.stat().st_ino and path.stat().st_nlink == 1  # no hardlink into the cache
     (dest / "pom.xml").write_text("changed by a build")
     assert (tree / "pom.xml").read_text() == "<project/>"
 

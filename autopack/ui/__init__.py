@@ -7,10 +7,12 @@ printed literally, never read as rich markup, with its control sequences neutral
 from __future__ import annotations
 
 import os
-from typing import IO, Literal
+from typing import IO, TYPE_CHECKING, Literal
 
-from autopack.ui.live import LiveRenderer
 from autopack.ui.plain import PlainRenderer
+
+if TYPE_CHECKING:  # rich's live machinery is imported only for a live view (not in CI, not with --plain)
+    from autopack.ui.live import LiveRenderer
 
 Verbosity = Literal["quiet", "normal", "verbose"]
 
@@ -21,6 +23,8 @@ def make_renderer(stream: IO[str], stages: dict[str, str], verbosity: Verbosity,
     wants_plain = plain or bool(env.get("NO_COLOR")) or env.get("TERM") == "dumb" or not stream.isatty()
     if wants_plain:
         return PlainRenderer(stream, verbosity, colour=wants_colour(env), sections=bool(env.get("GITLAB_CI")))
+    from autopack.ui.live import LiveRenderer
+
     return LiveRenderer(stream, stages, verbosity)
 
 
@@ -35,4 +39,4 @@ def wants_colour(env: os._Environ[str] | dict[str, str]) -> bool:
     return bool(env.get("GITLAB_CI"))
 
 
-__all__ = ["LiveRenderer", "PlainRenderer", "Verbosity", "make_renderer"]
+__all__ = ["PlainRenderer", "Verbosity", "make_renderer"]

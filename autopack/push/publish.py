@@ -147,58 +147,18 @@ def publish(
     for r in results:
         _guard(r, lambda r=r: wanted.__setitem__(r.destination, _tags_to_push(clients[r.destination], r, image_tags, image.id, immutable, emit)), emit)  # type: ignore[misc]  # mypy cannot type a lambda's default
 
-    seed: _Push | None = None
+    seed: _Push | None
     if held:
-        seed = next((r for r in results if r.destination in held and r.status == "pending"), None)
-        if seed is not None:
-            seed.digest = digest = held[seed.destination]
-            pending = [r for r in results if r.status == "pending"]
-            there = parallel.run_all(lambda r: _holding(clients[r.destination], r.destination, wanted[r.destination], digest), pending, MAX_JOBS)
-            for r, found in zip(pending, there, strict=True):  # tags already on the image are not pushed again
-                if isinstance(found, str):
-                    _fail(r, found, emit)
-                elif found:
-                    r.skipped += found
-                    r.checked += found
-                    wanted[r.destination] = [t for t in wanted[r.destination] if t not in found]
-                    emit(LogLine(STAGE, f"{r.destination.name}: {', '.join(found)} already hold{'s' if len(found) == 1 else ''} this image", "info"))
+        seed = _seed_held(results, held, clients, wanted, emit)
     elif mode == "parallel" and not image.pushed and sum(r.status == "pending" for r in results) > 1:
-        pending = [r for r in results if r.status == "pending"]
-
-        def push_one(r: _Push) -> tuple[_Push, str | None]:
-            done = r.copy()  # each worker fills its own copy; the main thread keeps them
-            started = time.monotonic()
-            error = _error_of(lambda: _seed(engine, image, done, wanted[r.destination], auths.get(r.destination), retries, emit, own_connection=True), r.destination)
-            done.seconds = time.monotonic() - started
-            return done, error
-
-        outcomes = dict(zip(map(id, pending), parallel.run_all(push_one, pending, min(jobs or len(pending), MAX_JOBS)), strict=True))
-        results = [outcomes[id(r)][0] if id(r) in outcomes else r for r in results]
-        errors = {o[0].destination: o[1] for o in outcomes.values() if o[1] is not None}
-        seed = next((r for r in results if r.status == "pending" and r.digest and r.destination not in errors), None)
-        for r in results:
-            if r.destination in errors:
-                if seed is None:
-                    _fail(r, errors[r.destination], emit)
-                else:  # tried once more as a copy from a destination that has it: registry to registry, resumable
-                    emit(LogLine(STAGE, f"{r.destination.name}: the engine's push failed ({errors[r.destination]}); copying from {seed.destination.name} instead", "warning"))
-                    r.digest, r.tags = None, []
-            elif seed is not None and r is not seed and r.status == "pending" and r.digest != seed.digest:
-                emit(LogLine(STAGE, f"{r.destination.name}: the engine's push gave {r.digest}, not {seed.digest}: copying from {seed.destination.name}", "warning"))
-                r.digest, r.tags = None, []  # copied below, as in the copy mode
+        results, seed = _push_everywhere(engine, image, results, wanted, auths, jobs, retries, emit)
     else:
-        for r in (r for r in results if r.status == "pending"):
-            started = time.monotonic()
-            _guard(r, lambda r=r: _seed(engine, image, r, wanted[r.destination], auths.get(r.destination), retries, emit), emit)  # type: ignore[misc]  # mypy cannot type a lambda's default
-            r.seconds = time.monotonic() - started
-            if r.status == "pending" and r.digest:
-                seed = r
-                break
+        seed = _push_seed(engine, image, results, wanted, auths, retries, emit)
     seed_digest = seed.digest if seed and seed.digest else ""
 
-    # With ``held``: every destination that lacks the image or a tag of it (the seed too); else
-    # the others that do not hold it yet (in the parallel mode: whose own push gave another digest).
-    others = [r for r in results if r.status == "pending" and (wanted[r.destination] or held.get(r.destination) != seed_digest if held else r is not seed and not (mode == "parallel" and r.digest == seed_digest))]
+    # Copied from the seed: with ``held``, every destination that lacks the image or a tag of it
+    # (the seed too); else every other one whose wanted tags do not all hold the seed's digest yet.
+    others = [r for r in results if r.status == "pending" and (wanted[r.destination] or held.get(r.destination) != seed_digest if held else r is not seed and not (r.digest == seed_digest and r.tags == wanted[r.destination]))]
     if seed is not None and others:
         with replicate.scratch_dir() as scratch:
             sources: list[replicate.Source] = []
@@ -306,6 +266,68 @@ def _fail(result: _Push, error: str, emit: Emit) -> None:
 
 def _tags_to_push(client: RegistryClient, result: _Push, image_tags: Sequence[str], image_id: str, immutable: re.Pattern[str] | None, emit: Emit) -> list[str]:
     return [t for t in image_tags if not (immutable and immutable.fullmatch(t) and _already_there(client, result.destination, t, image_id, result, emit))]
+
+
+def _seed_held(results: list[_Push], held: Mapping[Destination, str], clients: Mapping[Destination, RegistryClient], wanted: dict[Destination, list[str]], emit: Emit) -> _Push | None:
+    """The seed of an unchanged image: the first destination that holds it. Tags already on
+    the image (at any destination) are taken out of ``wanted``."""
+    seed = next((r for r in results if r.destination in held and r.status == "pending"), None)
+    if seed is None:
+        return None
+    seed.digest = digest = held[seed.destination]
+    pending = [r for r in results if r.status == "pending"]
+    there = parallel.run_all(lambda r: _holding(clients[r.destination], r.destination, wanted[r.destination], digest), pending, MAX_JOBS)
+    for r, found in zip(pending, there, strict=True):
+        if isinstance(found, str):
+            _fail(r, found, emit)
+        elif found:
+            r.skipped += found
+            r.checked += found
+            wanted[r.destination] = [t for t in wanted[r.destination] if t not in found]
+            emit(LogLine(STAGE, f"{r.destination.name}: {', '.join(found)} already hold{'s' if len(found) == 1 else ''} this image", "info"))
+    return seed
+
+
+def _push_seed(engine: Engine, image: Image, results: list[_Push], wanted: Mapping[Destination, list[str]], auths: Mapping[Destination, RegistryAuth | None], retries: int, emit: Emit) -> _Push | None:
+    """The copy mode's seed: the store pushes to the first destination that takes it."""
+    for r in (r for r in results if r.status == "pending"):
+        started = time.monotonic()
+        _guard(r, lambda r=r: _seed(engine, image, r, wanted[r.destination], auths.get(r.destination), retries, emit), emit)  # type: ignore[misc]  # mypy cannot type a lambda's default
+        r.seconds = time.monotonic() - started
+        if r.status == "pending" and r.digest:
+            return r
+    return None
+
+
+def _push_everywhere(engine: Engine, image: Image, results: list[_Push], wanted: Mapping[Destination, list[str]], auths: Mapping[Destination, RegistryAuth | None], jobs: int, retries: int, emit: Emit) -> tuple[list[_Push], _Push | None]:
+    """The parallel mode: the store pushes to every destination at once, each push over its
+    own connection. The first that succeeded is the seed; one whose push failed, or gave
+    another digest, is left pending without a digest, for the copy from the seed. Returns
+    the results (new values for those pushed) and the seed."""
+    pending = [r for r in results if r.status == "pending"]
+
+    def push_one(r: _Push) -> tuple[_Push, str | None]:
+        done = r.copy()  # each worker fills its own copy; the main thread keeps them
+        started = time.monotonic()
+        error = _error_of(lambda: _seed(engine, image, done, wanted[r.destination], auths.get(r.destination), retries, emit, own_connection=True), r.destination)
+        done.seconds = time.monotonic() - started
+        return done, error
+
+    outcomes = dict(zip(map(id, pending), parallel.run_all(push_one, pending, min(jobs or len(pending), MAX_JOBS)), strict=True))
+    results = [outcomes[id(r)][0] if id(r) in outcomes else r for r in results]
+    errors = {done.destination: error for done, error in outcomes.values() if error is not None}
+    seed = next((r for r in results if r.status == "pending" and r.digest and r.destination not in errors), None)
+    for r in results:
+        if r.destination in errors:
+            if seed is None:
+                _fail(r, errors[r.destination], emit)
+            else:  # tried once more as a copy from a destination that has it: registry to registry, resumable
+                emit(LogLine(STAGE, f"{r.destination.name}: the engine's push failed ({errors[r.destination]}); copying from {seed.destination.name} instead", "warning"))
+                r.digest, r.tags = None, []
+        elif seed is not None and r is not seed and r.status == "pending" and r.digest != seed.digest:
+            emit(LogLine(STAGE, f"{r.destination.name}: the engine's push gave {r.digest}, not {seed.digest}: copying from {seed.destination.name}", "warning"))
+            r.digest, r.tags = None, []
+    return results, seed
 
 
 def _seed(engine: Engine, image: Image, result: _Push, tags_: Sequence[str], auth: RegistryAuth | None, retries: int, emit: Emit, own_connection: bool = False) -> None:

@@ -203,3 +203,24 @@ def test_an_unknown_push_mode_is_a_usage_error(tmp_path, image_name):
     run = autopack("build", project, "--image", image_name, "--push-mode", "sideways", "--push", "127.0.0.1:1/team/x")
     assert run.returncode == 2
     assert "--push-mode 'sideways' is not a push mode" in run.stderr and "copy, parallel" in run.stderr
+
+
+@pytest.mark.parametrize("mode", ["parallel", "copy"])
+def test_an_immutable_tag_already_at_one_destination_leaves_its_other_tags_to_push(mode, tmp_path, image_name, registries):  # noqa: F811
+    """c holds 1.0.0 (this image) already: it is left alone there, while latest still goes to
+    c and both go to a — in either push mode — and every tag holds the one digest."""
+    a, _, c = registries
+    project = copy_fixture("hello-service", tmp_path)
+    assert autopack("build", project, "--image", image_name, "--skip-tests", "-t", "1.0.0").returncode == 0
+    first = autopack("push", f"{image_name}:1.0.0", "--push", f"{c.host}/team/hello")
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr
+    again = autopack(
+        "push", f"{image_name}:1.0.0", "-t", "1.0.0", "-t", "latest", "--immutable-tags", r"\d+\.\d+\.\d+", "--push-mode", mode,
+        "--push", f"{a.host}/team/hello", "--push", f"{c.host}/team/hello", "--json",
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    destinations = {d["registry"]: d for d in json.loads(again.stdout)["destinations"]}
+    assert destinations[c.host]["unchangedTags"] == ["1.0.0"] and destinations[c.host]["tags"] == ["latest"]
+    assert destinations[a.host]["tags"] == ["1.0.0", "latest"]
+    digests = {r.manifest_digest("team/hello", t) for r in (a, c) for t in ("1.0.0", "latest")}
+    assert len(digests) == 1 and None not in digests

@@ -54,8 +54,8 @@ PushMode = Annotated[
     Optional[str],
     typer.Option(
         "--push-mode",
-        metavar="copy|parallel",
-        help="copy: push once through the engine, then copy those bytes from that registry to the others (one compression, the same bytes everywhere); parallel: the engine pushes to every destination at once (fastest over wide-area links; a destination whose digest differs then gets the copy).",
+        metavar="parallel|copy",
+        help="parallel (the default): the engine pushes to every destination at once, fastest over wide-area links (a destination whose push failed or gave another digest then gets a copy); copy: push once through the engine, then copy those bytes registry to registry (one compression).",
         rich_help_panel=PUSH,
     ),
 ]

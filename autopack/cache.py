@@ -15,6 +15,7 @@ import re
 import secrets as secrets_module
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,14 +102,28 @@ def work_dir(prefix: str = "run-") -> Iterator[Path]:
         lock.unlink(missing_ok=True)
 
 
+# A lock file without its directory may be a run's that has just taken its lock and is about
+# to make the directory: left alone until it is older than this (seconds). Touched sooner, a
+# sweeper could hold it at the moment its run takes it (and fail that run), or unlink it
+# under a run that then holds a lock on a file no longer there — and no longer protects it.
+_FRESH_LOCK = 60.0
+
+
 def _sweep(parent: Path, prefix: str) -> None:
     """Remove the work directories (and lock files) of runs that no longer hold their lock."""
     for candidate in parent.glob(f"{prefix}*"):
         if candidate.name.endswith(".lock"):
-            if not candidate.with_suffix("").exists():
+            if not candidate.with_suffix("").exists() and _age(candidate) > _FRESH_LOCK:
                 _remove_if_unheld(candidate, None)
             continue
         _remove_if_unheld(Path(str(candidate) + ".lock"), candidate)
+
+
+def _age(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return 0.0  # gone already
 
 
 def _remove_if_unheld(lock_path: Path, directory: Path | None) -> None:

@@ -51,7 +51,6 @@ class SourceFiles:
 
     entries: Mapping[str, str] = field(default_factory=dict)
     dirty: bool = False  # a git working copy with changes its commit does not have
-    how: str = "content"  # "git" (the commit's blob ids, plus changes) or "content"
 
 
 def tag(digest: str) -> str:
@@ -66,7 +65,7 @@ def read_source(root: Path, build_dirs: Iterable[Path], in_git: bool) -> SourceF
         found = _from_git(root, excluded)
         if found is not None:
             return found
-    return SourceFiles(_from_disk(root, excluded), how="content")
+    return SourceFiles(_from_disk(root, excluded))
 
 
 def files_digest(source: SourceFiles, module_dirs: Sequence[Path], wanted: Sequence[Path], root: Path) -> str:
@@ -74,12 +73,8 @@ def files_digest(source: SourceFiles, module_dirs: Sequence[Path], wanted: Seque
     deepest module directory holding a file owns it) and those owned by the root module."""
     relative = sorted({r for d in module_dirs if (r := _relative(d, root))}, key=len, reverse=True)
     wanted_rel = {_relative(d, root) or "" for d in wanted} | {""}
-    lines = []
-    for path, value in sorted(source.entries.items()):
-        owner = next((m for m in relative if path == m or path.startswith(m + "/")), "")
-        if owner in wanted_rel:
-            lines.append(f"{value} {path}\n")
-    return "sha256:" + hashlib.sha256("".join(lines).encode()).hexdigest()
+    owner = {path: next((m for m in relative if path == m or path.startswith(m + "/")), "") for path in source.entries}
+    return _listing_digest({path: value for path, value in source.entries.items() if owner[path] in wanted_rel})
 
 
 def digest(parts: Mapping[str, Any]) -> str:
@@ -97,8 +92,12 @@ def file_digest(path: Path) -> str:
 def directory_digest(root: Path) -> str:
     """A directory's files (git's ignore rules applied), as one digest: a build context
     that lies outside the source tree."""
-    entries = _from_disk(root, [])
-    return "sha256:" + hashlib.sha256("".join(f"{v} {p}\n" for p, v in sorted(entries.items())).encode()).hexdigest()
+    return _listing_digest(_from_disk(root, []))
+
+
+def _listing_digest(entries: Mapping[str, str]) -> str:
+    """One digest of files: a ``mode id path`` line each, in path order."""
+    return "sha256:" + hashlib.sha256("".join(f"{value} {path}\n" for path, value in sorted(entries.items())).encode()).hexdigest()
 
 
 # -- git working copies ------------------------------------------------------------------
@@ -134,7 +133,7 @@ def _from_git(root: Path, excluded: Sequence[str]) -> SourceFiles | None:
         value = _entry(root / rel, algorithm)
         if value is not None:
             entries[rel] = value
-    return SourceFiles(entries, dirty=bool(changed), how="git")
+    return SourceFiles(entries, dirty=bool(changed))
 
 
 def _strip(path: str, prefix: str) -> str | None:

@@ -46,6 +46,13 @@ def split_reference(reference: str) -> tuple[str, str]:
     return reference, ""
 
 
+def registry_of(name: str) -> str | None:
+    """The registry a ``registry[:port]/path`` name starts with; None when its first part is
+    no host (``team/app``, ``app``: Docker Hub, implied)."""
+    first, slash, _ = name.partition("/")
+    return first if slash and ("." in first or ":" in first or first == "localhost") else None
+
+
 def validate_reference(reference: str) -> None:
     """Raise ``UsageError`` unless ``reference`` is a valid ``name:tag``."""
     match = _REFERENCE.fullmatch(reference)  # fullmatch: "$" would accept a trailing newline

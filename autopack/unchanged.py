@@ -118,9 +118,10 @@ def _substitute(name: str, args: Mapping[str, str]) -> str | None:
 
 def _registry_digest(name: str, auth_file: Path | None) -> str | None:
     repository, tag = tags.split_reference(name)
-    registry, _, path = repository.partition("/")
-    if not path or not ("." in registry or ":" in registry or registry == "localhost"):
+    registry = tags.registry_of(repository)
+    if registry is None:
         return None  # Docker Hub, implied: not asked (the builder would pull it from there)
+    path = repository.partition("/")[2]
     try:
         client = RegistryClient(registry, credentials.resolve(registry, auth_file), retries=1)
         digest = client.manifest_digest(path, tag or "latest")

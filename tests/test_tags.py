@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from autopack.errors import UsageError
+from autopack import tags
 from autopack.tags import render, split_reference, tag_safe, validate_reference
 
 FACTS = {
@@ -201,3 +202,18 @@ def test_a_bad_tag_is_explained() -> None:
 )
 def test_split_reference(reference: str, expected: tuple[str, str]) -> None:
     assert split_reference(reference) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "registry"),
+    [
+        ("registry.example.com/team/app", "registry.example.com"),
+        ("127.0.0.1:5000/team/app", "127.0.0.1:5000"),
+        ("localhost/app", "localhost"),
+        ("team/app", None),  # Docker Hub, implied
+        ("app", None),
+        ("registry.example.com", None),  # a host and no path: no image name
+    ],
+)
+def test_the_registry_of_a_name_is_only_an_explicit_host(name: str, registry: str | None) -> None:
+    assert tags.registry_of(name) == registry

@@ -37,7 +37,8 @@ def inspect_dockerfile(context: Path, dockerfile: Path | None) -> Dockerfile:
     except (OSError, ValueError) as e:
         raise ImageError(f"cannot read {path}: {e}", "check the file") from e
     args = tuple(i["value"].split("=")[0].strip() for i in structure if i["instruction"] == "ARG")
-    from_words = [i["value"].split() for i in structure if i["instruction"] == "FROM"]
+    # FROM [--platform=…] image [AS name]: the flags are not the image
+    from_words = [[w for w in i["value"].split() if not w.startswith("--")] for i in structure if i["instruction"] == "FROM"]
     froms = tuple(words[0] for words in from_words if words)
     if not froms:
         raise ImageError(f"{path} has no FROM instruction", "start the Dockerfile with FROM <base image>")

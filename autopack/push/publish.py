@@ -69,7 +69,7 @@ def parse_destination(text: str) -> Destination:
     """``registry[:port]/repository`` — the registry part is required, never guessed."""
     name = text.strip().rstrip("/")
     registry, _, repository = name.partition("/")
-    if not repository or not ("." in registry or ":" in registry or registry == "localhost"):
+    if not repository or tags.registry_of(name) is None:
         raise UsageError(f"push destination '{text}' names no registry", "write it as registry[:port]/repository, e.g. registry.example.com/team/app")
     tags.validate_reference(f"{name}:probe")
     return Destination(registry, repository)

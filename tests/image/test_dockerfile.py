@@ -1,0 +1,16 @@
+"""Reading the Dockerfile before anything runs (autopack/image/dockerfile.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from autopack.image.dockerfile import inspect_dockerfile
+
+
+def test_from_flags_are_not_base_images(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        "ARG BASE=autopack/jre:17\nFROM --platform=linux/amd64 maven:3 AS build\nFROM --platform=$TARGETPLATFORM ${BASE} AS run\nCOPY --from=build /x /x\n"
+    )
+    found = inspect_dockerfile(tmp_path, None)
+    assert found.base_images == ("maven:3", "${BASE}")
+    assert found.stage_names == ("build", "run") and found.last_stage == "run" and found.stages == 2

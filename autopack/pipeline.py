@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -94,6 +95,8 @@ def _build(settings: Settings, emit: Emit, journal: Journal, login: Login | None
         journal.record(project=model.reactor.root.project)
         plan, keys, engine = planning.make(settings, checkout, model, emit, started_at)
         journal.record(plan=plan, checkout=plan.checkout or checkout)
+        if plan.maven_goals or plan.maven_defines:  # a reproducible jar, a layered image's classpath
+            settings = replace(settings, goals=(*settings.goals, *plan.maven_goals), defines={**plan.maven_defines, **settings.defines})
 
     if not plan.to_build:  # every image exists with these inputs: neither Maven nor a build
         _skipped(journal, emit, "maven", "the inputs of every image are unchanged (--force builds)")
@@ -153,6 +156,10 @@ def _maven(plan: Plan, settings: Settings, emit: Emit, journal: Journal) -> Mave
     log = plan.log_dir / "maven.log"
     journal.record(logs={**journal.result.logs, "maven": str(log)})
     emit(LogLine("maven", f"Maven log: {log}", "info"))
+    if maven.COPY_DEPENDENCIES in plan.maven_goals:  # copy-dependencies only adds: a jar dropped from the pom must not stay
+        for image in plan.to_build:
+            assert image.project is not None
+            shutil.rmtree(image.project.build_directory / "dependency", ignore_errors=True)
     build = maven.run_maven(settings, plan.project, emit, log, plan.maven_projects, plan.maven)
     journal.record(maven=build)  # kept should no artifact be found
     found = {}

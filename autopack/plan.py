@@ -20,12 +20,14 @@ from types import MappingProxyType
 import platformdirs
 
 from autopack import inputs, tags, unchanged
-from autopack.engine import Engine, Image
+from autopack.engine import Engine, Image, direct
 from autopack.errors import ImageError, UsageError
 from autopack.events import Emit, LogLine, Progress
-from autopack.image import hygiene
+from autopack.image import hygiene, oci
 from autopack.image.dockerfile import Dockerfile, inspect_dockerfile
 from autopack.maven import config as maven_config
+from autopack.maven import layers as java_layers
+from autopack.maven import runner as maven_runner
 from autopack.maven.config import MavenConfig
 from autopack.maven.pom import Project
 from autopack.maven.reactor import Module, Reactor, load_reactor
@@ -37,6 +39,7 @@ from autopack.source.base import Checkout
 from autopack.unchanged import Unchanged
 
 STAGE = "plan"
+OUTPUT_TIMESTAMP = "project.build.outputTimestamp"
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,11 @@ class Plan:
     log_dir: Path | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0))
     checkout: Checkout | None = None  # the source as planned (``dirty`` found here)
+    epoch: int | None = None  # the commit's time (or SOURCE_DATE_EPOCH): every file time and the config's in a direct build
+    reactor_artifacts: tuple[str, ...] = ()  # every module's artifactId: its jar in another's is a project dependency
+    platforms: tuple[str, ...] = ()  # what is built for: --platform, else this machine's
+    maven_goals: tuple[str, ...] = ()  # goals autopack adds to the Maven run: the runtime classpath for a layered image
+    maven_defines: Mapping[str, str] = field(default_factory=dict)  # properties autopack adds: a reproducible jar's time, the classpath's scope
 
     @property
     def destinations(self) -> tuple[PlannedDestination, ...]:
@@ -131,15 +139,21 @@ def make(settings: Settings, checkout: Checkout, model: Model, emit: Emit, start
     modules = _image_modules(reactor, settings)
     many = len(reactor.modules) > 1
     dockerfiles = [inspect_dockerfile(m.directory, _dockerfile_path(settings, m.directory)) for m in modules]
-    engine = Engine(settings.engine, settings.builder)
+    platforms = direct.platforms_of(settings.platforms)
+    _check_direct_settings(settings)
+    engine = Engine(settings.engine, settings.builder, auth_file=settings.registry_auth_file, pull=settings.pull, retries=settings.push_retries)
     if engine.pushes_while_building and settings.immutable_tags and engine.client is None:
         raise UsageError(
             "--immutable-tags cannot be checked when a BuildKit daemon pushes as it builds and no Docker engine holds the image",
             "run where a Docker engine answers (the daemon then loads the image, and the push stage checks the tags), or drop --immutable-tags",
         )
-    emit(LogLine(STAGE, f"engine: {engine.description}", "info"))
     build_secrets = _build_secrets(settings)
     planned, keys = _destinations(settings, emit)
+    if engine.may_build_directly(bool(planned), settings.load, len(platforms)):
+        engine.choose(_direct_why_not(modules, dockerfiles, settings, engine, platforms), emit, len(platforms))
+    if engine.builder is not direct and platforms and platforms != (oci.host_platform(),):
+        raise UsageError(f"--platform {','.join(map(str, platforms))} needs the direct builder; {engine.builder.NAME} builds this machine's ({oci.host_platform()})", "make the Dockerfile RUN-less (the direct builder), or drop --platform")
+    emit(LogLine(STAGE, f"engine: {engine.description}", "info"))
     if engine.pushes_while_building and engine.client is None and not planned:
         raise UsageError("a BuildKit daemon with no Docker engine to load into needs somewhere to push the image", "give --push registry[:port]/repository, or run where a Docker engine answers")
     source = inputs.read_source(checkout.path, [m.project.build_directory for m in reactor.modules], in_git=checkout.kind in ("git", "local"))
@@ -163,6 +177,7 @@ def make(settings: Settings, checkout: Checkout, model: Model, emit: Emit, start
     _one_image_per_reference(images)
     hygiene.review(images, settings.strict, engine.builder.NAME, emit)
     to_build = [m for m, i in zip(modules, images, strict=True) if i.unchanged is None]
+    added_goals, added_defines = _maven_additions(reactor, dockerfiles, settings, checkout, started_at, engine)
     plan = Plan(
         project=reactor.root.project,
         images=tuple(images),
@@ -174,6 +189,11 @@ def make(settings: Settings, checkout: Checkout, model: Model, emit: Emit, start
         log_dir=_log_dir(settings, started_at),
         started_at=started_at,
         checkout=checkout,
+        epoch=int(_created(checkout, started_at).timestamp()),
+        platforms=tuple(str(p) for p in platforms or (oci.host_platform(),)),
+        reactor_artifacts=tuple(m.artifact_id for m in reactor.modules),
+        maven_goals=added_goals,
+        maven_defines=MappingProxyType(added_defines),
     )
     emit(Progress(STAGE, f"{reactor.root.project.coordinates} → {', '.join(r for i in plan.images for r in i.references)}"))
     return plan, keys, engine
@@ -196,6 +216,8 @@ def _with_inputs(image: PlannedImage, module: Module, model: Model, source: inpu
         "network": settings.network,
         "secrets": sorted(settings.build_secrets),
         "engine": engine.builder.NAME,
+        **({"platforms": list(settings.platforms), "imageFormat": settings.image_format} if engine.builder is direct else {}),
+        **({"layers": settings.layers} if settings.layers != "auto" else {}),
         "maven": {
             "goals": list(settings.goals),
             "profiles": [*setup.profiles, *settings.profiles],
@@ -217,6 +239,45 @@ def _with_inputs(image: PlannedImage, module: Module, model: Model, source: inpu
     if found is not None:
         emit(LogLine(STAGE, f"{image.module}: {found.describe(destinations)}", "info"))
     return replace(image, unchanged=found)
+
+
+def _check_direct_settings(settings: Settings) -> None:
+    if settings.image_format not in oci.FORMATS:
+        raise UsageError(f"--image-format '{settings.image_format}' is not a format", f"use one of: {', '.join(oci.FORMATS)}")
+    if settings.layers not in ("auto", "off"):
+        raise UsageError(f"--layers '{settings.layers}' is not a choice", "use auto or off")
+
+
+def _direct_why_not(modules: list[Module], dockerfiles: list[Dockerfile], settings: Settings, engine: Engine, platforms: tuple[oci.Platform, ...]) -> str | None:
+    """Why the direct builder cannot build one of the images (None: it can build them all);
+    asked only where it may build. ARTIFACT and LAYERS, known after Maven, stand in by name."""
+    for module, dockerfile in zip(modules, dockerfiles, strict=True):
+        args = {**dockerfile.arg_defaults, "VERSION": module.project.version, "ARTIFACT": "target/artifact.jar", "LAYERS": "target/autopack-layers", **settings.build_args}
+        for platform in platforms or (oci.host_platform(),):
+            try:
+                why = direct.why_not(dockerfile, args, settings.target, platform, engine.bases)
+            except ImageError as e:
+                if settings.engine == direct.NAME:
+                    raise
+                why = e.message
+            if why:
+                return f"{dockerfile.path.name} of {module.artifact_id}: {why}" if len(modules) > 1 else why
+    return None
+
+
+def _maven_additions(reactor: Reactor, dockerfiles: list[Dockerfile], settings: Settings, checkout: Checkout, started_at: datetime, engine: Engine) -> tuple[tuple[str, ...], dict[str, str]]:
+    """What autopack adds to the Maven run: for the direct builder's reproducible image, a
+    reproducible jar (maven-archiver 3.5+ and Spring Boot's repackage take their entries'
+    time from ``project.build.outputTimestamp``: the commit's, unless the pom sets one); for
+    a Dockerfile that declares ARG LAYERS, the runtime classpath in ``target/dependency``
+    (a plain jar's dependency layers)."""
+    goals: tuple[str, ...] = ()
+    defines: dict[str, str] = {}
+    if engine.builder is direct and not any(OUTPUT_TIMESTAMP in m.project.properties for m in reactor.modules):
+        defines[OUTPUT_TIMESTAMP] = _created(checkout, started_at).isoformat().replace("+00:00", "Z")
+    if settings.layers == "auto" and any(java_layers.declares_layers(d) for d in dockerfiles):
+        goals, defines["includeScope"] = (maven_runner.COPY_DEPENDENCIES,), "runtime"
+    return goals, defines
 
 
 def for_push(settings: Settings, image: str, emit: Emit) -> tuple[Plan, Keys, Engine, Image]:

@@ -91,7 +91,7 @@ class Result:
             "tests": dict(self.maven.tests) if self.maven else None,
             "images": [_image(b) for b in self.images],
             "plannedReferences": [r for i in self.plan.images for r in i.references] if self.plan else [],
-            "plannedImages": [_planned(i) for i in self.plan.images] if self.plan else [],
+            "plannedImages": [{**_planned(i), "platforms": list(self.plan.platforms)} for i in self.plan.images] if self.plan else [],
             "engine": self.plan.engine if self.plan else None,
             "destinations": [_destination(d, pushed.module) for pushed in self.pushed for d in pushed.destinations],
             "stages": [{"name": s.name, "status": s.status, "seconds": round(s.seconds, 3)} for s in self.stages],
@@ -128,6 +128,8 @@ def _image(built: BuiltImage) -> dict[str, Any]:
         "artifact": str(built.artifact) if built.artifact else None,
         "inputs": image.labels.get(inputs.LABEL),
         "reused": built.reused,
+        "digest": image.assembled.digest if image.assembled else None,
+        "platforms": [{"platform": platform, "digest": digest} for platform, digest in image.assembled.platforms] if image.assembled else [],
     }
 
 

@@ -68,7 +68,11 @@ class Settings:
     no_cache: bool = False
     pull: bool = False
     network: str | None = None
-    engine: str = "auto"  # the builder: auto, buildkit, docker-api, buildah, buildkitd
+    engine: str = "auto"  # the builder: auto, buildkit, docker-api, buildah, direct, buildkitd
+    load: bool = False  # the direct builder: also into the local Docker engine (always without --push)
+    platforms: tuple[str, ...] = ()  # os/arch[/variant]; () is this machine's
+    image_format: str = "oci"  # the direct builder's manifests: oci, or docker (v2 schema 2)
+    layers: str = "auto"  # auto: stage a Spring Boot jar's layers for a Dockerfile declaring ARG LAYERS; off
     builder: str | None = None  # a BuildKit daemon's address (--builder, AUTOPACK_BUILDER; else BUILDKIT_HOST)
     docker_host: str | None = None  # the engine to use, as DOCKER_HOST (tcp://, ssh://, unix://)
     build_secrets: Mapping[str, str] = field(default_factory=dict)  # BuildKit secret id → file

@@ -85,8 +85,8 @@ def build(
         Optional[str],
         typer.Option(
             "--engine",
-            metavar="auto|buildkit|docker-api|buildah|buildkitd",
-            help="The builder: BuildKit through the docker CLI (the default where available), the Engine API's classic builder, buildah (daemonless; auto picks it where no Docker engine is set up), or a BuildKit daemon (--builder).",
+            metavar="auto|buildkit|docker-api|buildah|direct|buildkitd",
+            help="The builder: BuildKit through the docker CLI (the default where available), the Engine API's classic builder, buildah (daemonless; auto picks it where no Docker engine is set up), direct (no engine: RUN-less Dockerfiles, reproducible; auto picks it with --push and no --load, where no engine answers, and for several platforms), or a BuildKit daemon (--builder).",
             rich_help_panel=IMAGE,
         ),
     ] = None,
@@ -96,6 +96,25 @@ def build(
             "--builder",
             metavar="ADDR",
             help="A BuildKit daemon to build on: unix:///run/buildkit/buildkitd.sock, tcp://host:1234 (default: $BUILDKIT_HOST). The image is loaded into the Docker engine when one answers; the daemon pushes the first destination itself.",
+            rich_help_panel=IMAGE,
+        ),
+    ] = None,
+    load: Annotated[
+        Optional[bool], typer.Option("--load/--no-load", help="Also put the image into the local Docker engine when the direct builder builds it (default: only without --push).", rich_help_panel=IMAGE, show_default=False)
+    ] = None,
+    platform: Annotated[
+        Optional[list[str]],
+        typer.Option("--platform", metavar="OS/ARCH", help="The platforms to build, e.g. linux/amd64,linux/arm64 (repeatable, or comma-separated; several need the direct builder) (default: this machine's).", rich_help_panel=IMAGE),
+    ] = None,
+    image_format: Annotated[
+        Optional[str], typer.Option("--image-format", metavar="oci|docker", help="The direct builder's manifests: OCI (the default), or Docker's v2 schema 2 for a registry that takes no OCI.", rich_help_panel=IMAGE)
+    ] = None,
+    layers: Annotated[
+        Optional[str],
+        typer.Option(
+            "--layers",
+            metavar="auto|off",
+            help="auto (the default): for a Dockerfile that declares ARG LAYERS, split a Spring Boot jar into target/autopack-layers/{dependencies,loader,snapshot-dependencies,project-dependencies,resources,classes}, one COPY each; off: never.",
             rich_help_panel=IMAGE,
         ),
     ] = None,
@@ -176,6 +195,10 @@ def build(
             "inputs_tag": inputs_tag,
             "engine": engine,
             "builder": builder,
+            "load": load,
+            "platforms": tuple(p for item in platform or () for p in item.split(",") if p.strip()),
+            "image_format": image_format,
+            "layers": layers,
             "build_secrets": parse_secrets(secret or ()),
             "strict": strict,
             "build_number": build_number,

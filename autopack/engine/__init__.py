@@ -4,11 +4,15 @@ the builders that can build on it, one module each, picked by name from ``BUILDE
 - ``buildkit`` (``buildkit.py``): BuildKit through the docker CLI — the default where the
   engine and a CLI support it;
 - ``docker-api`` (``docker_api.py``): the Engine API's classic builder, for the rest;
-- ``buildah`` (``buildah.py``): daemonless, for runners without a Docker daemon.
+- ``buildah`` (``buildah.py``): daemonless, for runners without a Docker daemon;
+- ``direct`` (``direct.py``): no engine at all, for RUN-less Dockerfiles: reproducible
+  layers written by autopack, pushed straight from its blob store.
 
-``--engine auto`` takes the first available of the first two, and buildah when no Docker
-engine is set up here (no socket file); a builder named explicitly that cannot run here is a
-usage error naming why.
+``--engine auto`` takes the first available of the first two; the plan then switches to
+the direct builder (``choose``) when every Dockerfile is one it can build and the image is
+pushed without ``--load``, or no Docker engine answers. With no engine and a Dockerfile the
+direct builder cannot build, buildah builds when no Docker engine is set up here (no socket
+file). A builder named explicitly that cannot run here is a usage error naming why.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 if not os.environ.get("DOCKER_HOST", "").startswith("ssh://"):
     # The docker SDK imports paramiko (a tenth of a second) whenever it is installed, though
@@ -33,13 +38,13 @@ import docker.errors  # noqa: E402
 import requests  # noqa: E402
 
 from autopack import tags
-from autopack.engine import buildah, buildkit, buildkitd, docker_api, docker_push
+from autopack.engine import buildah, buildkit, buildkitd, direct, docker_api, docker_push
 from autopack.engine.base import Builder, BuildRequest, Image, short
 from autopack.errors import ImageError, UsageError
-from autopack.events import Emit
+from autopack.events import Emit, LogLine
 from autopack.push.credentials import RegistryAuth
 
-BUILDERS: dict[str, Builder] = {buildkit.NAME: buildkit, docker_api.NAME: docker_api, buildah.NAME: buildah}
+BUILDERS: dict[str, Builder] = {buildkit.NAME: buildkit, docker_api.NAME: docker_api, buildah.NAME: buildah, direct.NAME: direct}
 _DAEMON_BUILDERS = (buildkit, docker_api)  # what auto picks from when a Docker engine answers
 KINDS = ("auto", *BUILDERS, buildkitd.NAME)
 PUSH_TIMEOUT = 3600  # seconds a push's stream may go without a byte
@@ -53,7 +58,7 @@ class Engine:
     ``BUILDKIT_HOST``) is a BuildKit daemon to build on instead: the image is loaded into the
     Docker engine when one answers, and the daemon pushes the first destination itself."""
 
-    def __init__(self, kind: str = "auto", builder_address: str | None = None) -> None:
+    def __init__(self, kind: str = "auto", builder_address: str | None = None, *, auth_file: Path | None = None, pull: bool = False, retries: int = 3) -> None:
         if kind not in KINDS:
             raise UsageError(f"unknown engine '{kind}'", f"choose one of: {', '.join(KINDS)}")
         if builder_address and kind not in ("auto", buildkitd.NAME):
@@ -65,27 +70,73 @@ class Engine:
         self._bridge: bool | None = None
         self._push_turn = threading.Lock()
         self.version, self.os_type = "", "linux"
+        self.kind = kind
         self.builder: Builder
+        self._auth_file, self._pull, self._retries = auth_file, pull, retries
+        self._bases: Any = None
+        self._no_engine: ImageError | None = None  # auto with no engine: raised unless the direct builder can build
         try:
             self.client: docker.DockerClient | None = docker.from_env(timeout=10, use_ssh_client=ssh_host())
             self.client.ping()
             version = self.client.version()
         except docker.errors.DockerException as e:
+            self.client = None
             if address:
-                self.client = None  # the daemon builds, and pushes what it built
-                self.builder = _daemon(address)
+                self.builder = _daemon(address)  # the daemon builds, and pushes what it built
+                return
+            if kind == direct.NAME:
+                self.builder = direct
                 return
             if (kind == buildah.NAME or kind == "auto" and _no_daemon_here()) and buildah.unavailable() is None:
-                self.client = None  # daemonless: buildah builds, and pushes what it built
-                self.builder = buildah
+                self.builder = buildah  # daemonless: buildah builds, and pushes what it built
                 return
-            raise ImageError(
+            self._no_engine = ImageError(
                 f"no Docker engine answers ({short(e)})",
                 "start one (`sudo systemctl start docker`, or scripts/engine start in this repository), set DOCKER_HOST, or install buildah",
-            ) from e
+            )
+            if kind != "auto":
+                raise self._no_engine from e
+            self.builder = direct  # if the Dockerfiles allow it: ``choose`` decides
+            return
         self.version = str(version.get("Version", "?"))
         self.os_type = str(version.get("Os", "linux"))
         self.builder = _daemon(address) if address else self._choose(kind)
+
+    @property
+    def bases(self) -> Any:
+        """The run's base images for the direct builder (``image.oci.Bases``), read once each."""
+        if self._bases is None:
+            from autopack.image import oci
+
+            self._bases = oci.Bases(self._auth_file, self.client.api if self.client is not None else None, self._pull, self._retries)
+        return self._bases
+
+    def may_build_directly(self, push: bool, load: bool, platforms: int) -> bool:
+        """Whether the direct builder is one ``choose`` may pick: asked for, or ``auto`` where
+        it would be (pushed without ``--load``, no engine, several platforms)."""
+        if self.kind == direct.NAME:
+            return True
+        if platforms > 1 and self.kind != "auto":
+            raise UsageError(f"several platforms need the direct builder, not {self.kind}", "use --engine auto or direct, or build one platform at a time")
+        return self.kind == "auto" and not isinstance(self.builder, buildkitd.Daemon) and (self.client is None or push and not load or platforms > 1)
+
+    def choose(self, direct_why_not: str | None, emit: Emit, platforms: int = 1) -> None:
+        """The plan's last word on the builder where ``may_build_directly``, once it knows
+        whether the direct builder can build every Dockerfile (``direct_why_not`` is None):
+        then it does; else ``--engine direct`` refuses it, and ``auto`` keeps the engine's
+        builder — or, with no engine, fails as it would have."""
+        if direct_why_not is None:
+            self.builder = direct
+            return
+        if self.kind == direct.NAME:
+            raise UsageError(f"--engine direct cannot build this: {direct_why_not}", "use --engine auto (an engine builds it), or drop that instruction")
+        if platforms > 1:
+            raise UsageError(f"several platforms need the direct builder, and it cannot build this: {direct_why_not}", "build one platform at a time, or make the Dockerfile RUN-less")
+        if self.builder is direct:  # no engine answers, and no buildah either
+            assert self._no_engine is not None
+            emit(LogLine("plan", f"the direct builder cannot build this: {direct_why_not}", "warning"))
+            raise self._no_engine
+        emit(LogLine("plan", f"the direct builder cannot build this, so {self.builder.NAME} does: {direct_why_not}", "info"))
 
     @property
     def api(self) -> docker.APIClient:
@@ -149,8 +200,8 @@ class Engine:
                 return str(buildah.inspect(name)["Id"])
             except ImageError:
                 return None
-        if self.client is None or isinstance(self.builder, buildkitd.Daemon):
-            return None
+        if self.client is None or isinstance(self.builder, buildkitd.Daemon) or self.builder is direct and tags.registry_of(name) is not None:
+            return None  # the direct builder reads a base named with its registry from there
         with engine_calls(f"inspecting the base image {name}"):
             try:
                 return str(self.api.inspect_image(name)["Id"])
@@ -169,6 +220,13 @@ class Engine:
         started = time.monotonic()
         built = self.builder.build(self, request, emit)
         pushed = {reference: built.digest for reference in built.pushed}
+        if built.assembled is not None:  # the direct builder: in its blob store, and (--load) in the engine
+            loaded = bool(request.load or request.load is None and self.client is not None)
+            if loaded:
+                direct.load(self, built.assembled, request.references, emit)
+            elif request.load is None:
+                emit(LogLine("image", f"no Docker engine to load the image into: {built.assembled.digest} is in autopack's blob store only (give --push)", "warning"))
+            return Image(built.image_id, request.references, dict(request.labels), built.assembled.size, time.monotonic() - started, "docker" if loaded else direct.NAME, assembled=built.assembled)
         if self.builder is buildah:
             return _image(buildah.inspect(built.image_id), request.references, time.monotonic() - started, buildah.NAME)
         if not built.loaded:  # only in the registry the builder pushed it to

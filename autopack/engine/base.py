@@ -19,6 +19,7 @@ from autopack.events import Emit
 if TYPE_CHECKING:
     from autopack.engine import Engine
     from autopack.image.dockerfile import Dockerfile
+    from autopack.image.oci import Assembled, Platform
     from autopack.push.credentials import RegistryAuth
 
 STAGE = "image"
@@ -40,6 +41,10 @@ class BuildRequest:
     log: Path | None = None  # every line of the build's output goes here too (the image log)
     push_to: tuple[str, ...] = ()  # for a builder that PUSHES: the first destination's references
     push_auth: RegistryAuth | None = field(default=None, repr=False)  # their registry's login
+    platforms: tuple[Platform, ...] = ()  # --platform; () is the host's
+    epoch: int | None = None  # the commit's time (or SOURCE_DATE_EPOCH): the direct builder's clock
+    image_format: str | None = None  # the direct builder's manifests: oci (the default) or docker
+    load: bool | None = False  # the direct builder: into the local Docker engine too (None: when one answers)
 
     @property
     def dockerfile_arg(self) -> str:
@@ -58,6 +63,7 @@ class Built:
     digest: str = ""  # the manifest digest of what the builder pushed
     pushed: tuple[str, ...] = ()  # the references the builder pushed as it built
     loaded: bool = True  # whether a local store (the Docker engine, buildah's) holds the image
+    assembled: Assembled | None = None  # the direct builder's image: its manifests, and where each blob is
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,7 @@ class Image:
     seconds: float
     store: str = "docker"  # where the image lives: the Docker engine, or buildah's own store
     pushed: Mapping[str, str] = field(default_factory=dict)  # name:tag → digest, pushed by the builder as it built
+    assembled: Assembled | None = None  # built by the direct builder: pushed from the blob store, not from a store's image
 
 
 def cli_options(request: BuildRequest, *, pull_flag: str, network: str | None, in_argv: frozenset[str] = frozenset()) -> list[str]:

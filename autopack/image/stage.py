@@ -8,9 +8,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from autopack import parallel
-from autopack.engine import BuildRequest, Engine
+from autopack.engine import BuildRequest, Engine, direct
 from autopack.errors import AutopackError, MavenError
 from autopack.events import Emit, Event, LogLine, Progress
+from autopack.maven import layers as java_layers
 from autopack.maven.runner import MavenBuild
 from autopack.plan import Keys, Plan, PlannedImage
 from autopack.result import BuiltImage
@@ -29,7 +30,7 @@ def build_all(plan: Plan, maven: MavenBuild, engine: Engine, keys: Keys, setting
 
     def build_one(planned: PlannedImage) -> BuiltImage | AutopackError:
         try:
-            wanted = request(planned, maven.artifacts[planned.module], plan, settings)
+            wanted = request(planned, maven.artifacts[planned.module], plan, settings, _layers(planned, maven.artifacts[planned.module], plan, settings, emit))
             if engine.pushes_while_building and planned.destinations and not (plan.immutable and engine.client is not None):
                 first = planned.destinations[0].destination
                 wanted = replace(wanted, push_to=tuple(f"{first.name}:{t}" for t in planned.destination_tags(settings.inputs_tag)), push_auth=keys.auths.get(first.registry))
@@ -69,17 +70,16 @@ def logs(plan: Plan) -> dict[str, Path]:
     return {i.module: plan.log_dir / f"image-{i.module.replace(':', '-')}.log" for i in plan.to_build}
 
 
-def request(planned: PlannedImage, artifact_path: Path, plan: Plan, settings: Settings) -> BuildRequest:
-    """What the builder gets: the plan's image, with ARTIFACT relative to its context."""
+def request(planned: PlannedImage, artifact_path: Path, plan: Plan, settings: Settings, layers_dir: Path | None = None) -> BuildRequest:
+    """What the builder gets: the plan's image, with ARTIFACT (and LAYERS, where the
+    artifact was split) relative to its context."""
     assert planned.dockerfile is not None
-    try:
-        artifact = artifact_path.relative_to(planned.dockerfile.context).as_posix()
-    except ValueError:
-        raise MavenError(f"the artifact {artifact_path} lies outside the build context {planned.dockerfile.context}", "keep <build><directory> inside the module") from None
+    artifact = _in_context(artifact_path, planned.dockerfile.context, "artifact")
+    staged = {java_layers.LAYERS_ARG: _in_context(layers_dir, planned.dockerfile.context, "layers directory")} if layers_dir else {}
     return BuildRequest(
         planned.dockerfile,
         planned.references,
-        {"ARTIFACT": artifact, **planned.build_args},
+        {"ARTIFACT": artifact, **staged, **planned.build_args},
         planned.labels,
         settings.target,
         settings.no_cache,
@@ -87,7 +87,30 @@ def request(planned: PlannedImage, artifact_path: Path, plan: Plan, settings: Se
         settings.network,
         plan.build_secrets,
         logs(plan)[planned.module] if plan.log_dir else None,
+        platforms=direct.platforms_of(settings.platforms),
+        epoch=plan.epoch,
+        image_format=settings.image_format,
+        load=True if settings.load else None if not planned.destinations else False,
     )
+
+
+def _in_context(path: Path, context: Path, what: str) -> str:
+    try:
+        return path.relative_to(context).as_posix()
+    except ValueError:
+        raise MavenError(f"the {what} {path} lies outside the build context {context}", "keep <build><directory> inside the module") from None
+
+
+def _layers(planned: PlannedImage, artifact: Path, plan: Plan, settings: Settings, emit: Emit) -> Path | None:
+    """A Dockerfile that declares ARG LAYERS gets the artifact split into layer directories
+    (``maven/layers.py``) under the module's build directory; None for any other."""
+    assert planned.dockerfile is not None and planned.project is not None
+    if settings.layers == "off" or not java_layers.declares_layers(planned.dockerfile):
+        return None
+    build = planned.project.build_directory
+    staged = java_layers.stage(artifact, build / "autopack-layers", plan.reactor_artifacts, build / "dependency")
+    emit(LogLine(STAGE, f"{planned.module}: {staged.summary()}", "info"))
+    return staged.dest
 
 
 def _first(errors: Sequence[AutopackError], several: bool) -> AutopackError | None:

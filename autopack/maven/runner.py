@@ -24,6 +24,10 @@ from autopack.settings import Settings
 
 STAGE = "maven"
 
+# A layered image of a plain jar takes its dependencies from Maven's own resolution: the
+# runtime classpath copied into target/dependency by the same run (``-DincludeScope=runtime``).
+COPY_DEPENDENCIES = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies"
+
 
 @dataclass(frozen=True)
 class MavenBuild:

@@ -150,22 +150,31 @@ def publish(
     seed: _Push | None
     if held:
         seed = _seed_held(results, held, clients, wanted, emit)
+    elif image.assembled is not None:
+        seed = None  # the direct builder's image: every destination gets it from the blob store
     elif mode == "parallel" and not image.pushed and sum(r.status == "pending" for r in results) > 1:
         results, seed = _push_everywhere(engine, image, results, wanted, auths, jobs, retries, emit)
     else:
         seed = _push_seed(engine, image, results, wanted, auths, retries, emit)
-    seed_digest = seed.digest if seed and seed.digest else ""
+    assembled = image.assembled if not held else None
+    seed_digest = assembled.digest if assembled is not None else seed.digest if seed and seed.digest else ""
 
     # Copied from the seed: with ``held``, every destination that lacks the image or a tag of it
     # (the seed too); else every other one whose wanted tags do not all hold the seed's digest yet.
     others = [r for r in results if r.status == "pending" and (wanted[r.destination] or held.get(r.destination) != seed_digest if held else r is not seed and not (r.digest == seed_digest and r.tags == wanted[r.destination]))]
-    if seed is not None and others:
+    if (seed is not None or assembled is not None) and others:
         with replicate.scratch_dir() as scratch:
-            sources: list[replicate.Source] = []
-            unreadable = _error_of(lambda: sources.append(replicate.Source(clients[seed.destination], seed.destination.repository, seed_digest, Path(scratch))), seed.destination)
+            sources: list[replicate.Source | replicate.Built] = []
+            if assembled is not None:
+                unreadable = _error_of(lambda: sources.append(replicate.Built(assembled, engine.bases)), others[0].destination)
+                origin = "the blob store"
+            else:
+                assert seed is not None
+                unreadable = _error_of(lambda: sources.append(replicate.Source(clients[seed.destination], seed.destination.repository, seed_digest, Path(scratch))), seed.destination)
+                origin = seed.destination.name
             if unreadable is not None:  # the seed holds the image, but it cannot be read back to copy it
                 for r in others:
-                    _fail(r, f"copying from {seed.destination.name}: {unreadable}", emit)
+                    _fail(r, f"copying from {origin}: {unreadable}", emit)
                     r.digest, r.tags = None, []
             else:
                 source = sources[0]

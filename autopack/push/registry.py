@@ -218,6 +218,7 @@ class _Download:
 class Manifest:
     digest: str
     config_digest: str | None
+    first_child: str | None = None  # an image index's first manifest
 
 
 def is_loopback(registry: str) -> bool:
@@ -269,14 +270,20 @@ class RegistryClient:
         response = self._request("GET", f"/v2/{repository}/manifests/{reference}", scope=f"repository:{repository}:pull", headers={"Accept": MANIFEST_TYPES}, ok=(200, 404))
         if response.status_code == 404:
             return None
-        config = _json_object(response).get("config")
+        document = _json_object(response)
+        config = document.get("config")
         digest = config.get("digest") if isinstance(config, dict) else None
-        return Manifest(response.headers.get("Docker-Content-Digest", ""), digest if isinstance(digest, str) else None)
+        children = document.get("manifests")
+        first = children[0].get("digest") if isinstance(children, list) and children and isinstance(children[0], dict) else None
+        return Manifest(response.headers.get("Docker-Content-Digest", ""), digest if isinstance(digest, str) else None, first if isinstance(first, str) else None)
 
     def labels(self, repository: str, reference: str) -> tuple[Manifest, dict[str, str]] | None:
         """The manifest a reference points at and its image's labels, read from the config
         blob (checked against its digest); None when there is no such single image."""
         found = self.manifest(repository, reference)
+        if found is not None and found.config_digest is None and found.first_child:  # an image index: its first platform's labels
+            child = self.manifest(repository, found.first_child)
+            found = Manifest(found.digest, child.config_digest) if child is not None else None
         if found is None or not found.config_digest or not found.config_digest.startswith("sha256:"):
             return None
         response = self._request("GET", f"/v2/{repository}/blobs/{found.config_digest}", scope=f"repository:{repository}:pull", ok=(200, 404))
@@ -306,6 +313,16 @@ class RegistryClient:
         if response.status_code in (401, 403):
             raise self._refusal(response, f"push to {self.registry}/{repository}")
         return response.headers.get("Docker-Content-Digest") or f"sha256:{hashlib.sha256(body).hexdigest()}"
+
+    def mount_blob(self, repository: str, digest: str, source: str) -> bool:
+        """Ask the registry to link blob ``digest`` of its repository ``source`` into
+        ``repository`` (a cross-repository mount): True when it did; False when it opened an
+        upload instead (cancelled here) or refused."""
+        scope = f"repository:{repository}:pull,push repository:{source}:pull"
+        response = self._request("POST", f"/v2/{repository}/blobs/uploads/?mount={digest}&from={source}", scope=scope, ok=(201, 202, 401, 403, 404))
+        if response.status_code == 202 and (location := response.headers.get("Location")):
+            self._request("DELETE", location, scope=scope, ok=(204, 404, 405, 200, 401, 403))
+        return response.status_code == 201
 
     def blob_exists(self, repository: str, digest: str) -> bool:
         response = self._request("HEAD", f"/v2/{repository}/blobs/{digest}", scope=f"repository:{repository}:pull,push", ok=(200, 404))
@@ -492,7 +509,7 @@ class RegistryClient:
             where = urlsplit(realm)
             if where.scheme != "https" and not (where.scheme == "http" and is_loopback(where.hostname or "")):
                 raise PushError(f"{self.registry} names the token service {_short_origin(realm)}, which is not https: the login is not sent there", "serve the registry's token service (its auth realm) over https")
-            query = {"service": params.get("service", ""), "scope": scope}
+            query: dict[str, str | list[str]] = {"service": params.get("service", ""), "scope": scope.split()}  # several scopes: one parameter each
             try:
                 answer = self.session.get(realm, params=query, auth=(self.auth.username, self.auth.password), timeout=self.timeout)
             except requests.RequestException as e:

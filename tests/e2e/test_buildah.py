@@ -64,15 +64,20 @@ def test_buildah_builds_and_pushes_one_digest_to_every_destination(tmp_path: Pat
         engine.images.remove(pulled, force=True)
 
 
-def test_without_a_docker_engine_auto_builds_and_pushes_with_buildah(tmp_path: Path, based, image_name: str) -> None:
+def test_without_a_docker_engine_auto_builds_a_run_step_and_pushes_with_buildah(tmp_path: Path, based, image_name: str) -> None:
+    """A RUN-less Dockerfile would go to the direct builder (tests/e2e/test_direct.py): this one
+    has a RUN step, which only buildah can build without a Docker engine."""
     (a, b, c), base = based
     project = copy_fixture("hello-service", tmp_path)
+    dockerfile = project / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("WORKDIR /app\n", "WORKDIR /app\nRUN echo built > /app/built.txt\n"))
 
-    run = autopack("build", project, "--image", image_name, "--build-arg", f"BASE_IMAGE={base}", "--skip-tests", "--push", f"{b.host}/team/daemonless",
-                   "--json", "--plain", env={"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock", **login_env(b)})
+    run = autopack("build", project, "--image", image_name, "--build-arg", f"BASE_IMAGE={base}", "--skip-tests", "--push", f"{b.host}/team/daemonless", "--network", "host",
+                   "--json", "--plain", env={"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock", "BUILDAH_ISOLATION": "chroot", **login_env(b)})
 
     assert run.returncode == 0, run.stderr
     assert "engine: buildah (no Docker engine)" in run.stderr
+    assert "the direct builder cannot build this, so buildah does: RUN (line" in run.stderr
     [destination] = json.loads(run.stdout)["destinations"]
     assert destination["status"] == "ok" and destination["digest"] == b.manifest_digest("team/daemonless", "1.0.0")
     assert B_PASSWORD not in run.stdout + run.stderr

@@ -7,9 +7,11 @@ import json
 import re
 
 import pytest
+import requests
 
 from tests.conftest import autopack, copy_fixture, git, images_named
 from tests.servers.fixtures import B_PASSWORD, B_USER, registries  # noqa: F401  (fixture)
+from tests.servers.registry import MANIFEST_TYPES
 from tests.test_ci import GITLAB, JENKINS
 
 pytestmark = pytest.mark.e2e
@@ -41,7 +43,7 @@ def test_gitlab_job_pushes_to_ci_registry_with_pipeline_tags(tmp_path, engine, i
     result = json.loads((project / "autopack-result.json").read_text())  # and valid against `autopack schema` (conftest)
     [destination] = result["destinations"]
     assert destination["credentialSource"] == "CI_REGISTRY_USER/CI_REGISTRY_PASSWORD"
-    labels = engine.images.get(f"{image_name}:1.0.0").labels
+    labels = pushed_labels(b, "group/sub/orders", "1.0.0")  # the job pushed it without an engine's copy (the direct builder)
     assert labels["org.opencontainers.image.revision"] == sha
     assert labels["org.opencontainers.image.source"] == GITLAB["CI_PROJECT_URL"]
     for stage in ("source", "plan", "maven", "image", "push"):
@@ -58,7 +60,7 @@ def test_jenkins_job_derives_tags_labels_and_properties(tmp_path, engine, image_
     run = autopack("build", "--skip-tests", "--properties", tmp_path / "autopack.properties", "--json", cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stderr
     assert images_named(engine, image_name) == [f"{image_name}:1.0.0", f"{image_name}:1.0.0-117"]
-    labels = engine.images.get(f"{image_name}:1.0.0").labels
+    labels = pushed_labels(b, "group/sub/orders", "1.0.0")  # the job pushed it without an engine's copy (the direct builder)
     assert labels["org.opencontainers.image.source"] == "https://git.example.com/team/orders.git"
     assert labels["org.opencontainers.image.revision"] == sha
     properties = dict(line.split("=", 1) for line in (tmp_path / "autopack.properties").read_text().splitlines())
@@ -72,3 +74,13 @@ def test_schema_command_prints_the_shipped_schema():
     run = autopack("schema")
     schema = json.loads(run.stdout)
     assert run.returncode == 0 and schema["properties"]["schemaVersion"] == {"const": 1}
+
+
+def pushed_labels(registry, repository: str, tag: str) -> dict[str, str]:
+    """The labels of the image config a tag holds, read from the registry itself."""
+    auth = registry.auth
+    manifest = requests.get(f"{registry.url}/v2/{repository}/manifests/{tag}", headers={"Accept": MANIFEST_TYPES}, auth=auth, timeout=10)
+    manifest.raise_for_status()
+    config = requests.get(f"{registry.url}/v2/{repository}/blobs/{manifest.json()['config']['digest']}", auth=auth, timeout=10)
+    config.raise_for_status()
+    return config.json()["config"]["Labels"]

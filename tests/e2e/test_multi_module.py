@@ -21,7 +21,7 @@ LINES = {
 def test_every_service_becomes_a_running_image_and_is_pushed_under_its_name(tmp_path, engine, image_name, registries):  # noqa: F811
     a, _, _ = registries
     project = copy_fixture("multi-module", tmp_path)
-    run = autopack("build", project, "--image", image_name, "--push", f"{a.host}/team", "--json", "--jobs", "2")
+    run = autopack("build", project, "--image", image_name, "--push", f"{a.host}/team", "--load", "--json", "--jobs", "2")  # --load: pushed, and run here
     assert run.returncode == 0, run.stderr[-3000:]
     data = json.loads(run.stdout)
     assert [i["module"] for i in data["images"]] == ["greeter", "echo", "clock"]  # Maven's build order

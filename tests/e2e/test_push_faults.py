@@ -9,8 +9,10 @@ back and copies it to the others. So the faults sit on the seed's blob GETs and 
 copies' blob and manifest PUTs. (The default ``parallel`` mode has the engine push to every
 destination and falls back to this copy for a destination whose push failed: the last test.)
 
-One real ``autopack build --push`` (module fixture, under ``reset``) builds the image; the
-other runs push it again with ``autopack push``, the same publish machinery. Digests are
+One real ``autopack build --engine buildkit --push`` (module fixture, under ``reset``) builds
+the image; the other runs push it again with ``autopack push``, the same publish machinery.
+The direct builder pushes from its blob store to every destination, so it meets the upload
+faults only (``test_a_direct_build_survives_upload_faults``). Digests are
 checked with a separate HTTP client, straight at each registry, never through autopack or
 the proxies."""
 
@@ -101,7 +103,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, engine: docker.DockerClient)
     trio = start_registries(work / "registries")
     proxies = faults("reset", trio)
     try:
-        pushed = run_push(["build", project, "--image", repository, "-t", "1.0.0", "--skip-tests"], proxies, trio, work / "result.json")
+        pushed = run_push(["build", project, "--engine", "buildkit", "--image", repository, "-t", "1.0.0", "--skip-tests"], proxies, trio, work / "result.json")
         yield f"{repository}:1.0.0", pushed
     finally:
         stop(proxies)
@@ -278,3 +280,22 @@ def test_parallel_mode_copies_to_a_destination_whose_engine_push_failed(built, r
     # the copy, with autopack's own retries, outlasts it.
     assert f"{busy.host}/{REPOSITORY}: the engine's push failed (" in run.stdout and f"copying from {plain.host}/{REPOSITORY} instead" in run.stdout
     assert pushed.seconds > 30
+
+
+def test_a_direct_build_survives_upload_faults_and_gives_one_digest(tmp_path: Path, engine: docker.DockerClient) -> None:
+    """The direct builder reads nothing back from a seed: every destination gets the blob
+    store's image, so only b's upload reset and c's manifest reset happen, each survived."""
+    project = copy_fixture("hello-service", tmp_path)
+    trio = start_registries(tmp_path / "registries")
+    proxies = faults("reset", trio)
+    try:
+        pushed = run_push(["build", project, "--engine", "direct", "-t", "1.0.0", "--skip-tests"], proxies, trio, tmp_path / "result.json", mode="parallel")
+        digest = assert_one_digest_everywhere(pushed)
+        assert pushed.result["images"][0]["digest"] == digest
+        a, b, c = proxies
+        assert [p.injected for p in proxies] == [0, 1, 1], proxies
+        assert pushed.at(a)["attempts"] == 1 and pushed.at(b)["attempts"] >= 2 and pushed.at(c)["attempts"] >= 2, pushed.destinations
+    finally:
+        stop(proxies)
+        for registry in trio:
+            registry.stop()

@@ -9,6 +9,8 @@ daemon it builds on.
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,6 +117,24 @@ class Builder(Protocol):
         """Build ``request`` and tag it with every reference (and, for a builder that
         PUSHES, push it as ``request.push_to``). A failed build raises ``ImageError`` naming
         the step and the last lines of its output."""
+
+
+def freshen_outputs(request: BuildRequest) -> None:
+    """Give the artifact and the staged layer files (``ARTIFACT``, ``LAYERS``) this build's
+    time. A reproducible jar has one fixed time (``project.build.outputTimestamp``), and a
+    one-line change often keeps its size; BuildKit's context transfer (fsutil) takes a file
+    whose time and size it has seen for the one it was sent before — and would build the
+    old code. Only BuildKit needs it: the direct builder and the classic builder read
+    contents."""
+    now = time.time()
+    for name in ("ARTIFACT", "LAYERS"):
+        if not (relative := request.build_args.get(name)):
+            continue
+        top = request.dockerfile.context / relative
+        paths = [top] if top.is_file() else [top, *top.rglob("*")] if top.is_dir() else []
+        for path in paths:
+            if not path.is_symlink():
+                os.utime(path, (now, now))
 
 
 def hint_for(message: str) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autopack import process
-from autopack.engine.base import STAGE, BuildRequest, Built, cli_options, hint_for
+from autopack.engine.base import STAGE, BuildRequest, Built, cli_options, freshen_outputs, hint_for
 from autopack.errors import ImageError
 from autopack.events import Emit, LogLine, Progress
 
@@ -106,6 +106,7 @@ def build(engine: Engine, request: BuildRequest, emit: Emit) -> Built:
     # with loopback only, and so does this.
     network = request.network or (None if engine.has_bridge else "none")
     watcher = ProgressWatcher(emit)
+    freshen_outputs(request)
     with tempfile.TemporaryDirectory(prefix="autopack-build-") as scratch:
         iidfile = Path(scratch) / "iid"
         env = {**os.environ, **extra_env, **{k: v for k, v in request.build_args.items() if k not in _CLI_VARIABLES}}

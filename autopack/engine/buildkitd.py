@@ -52,7 +52,7 @@ import docker.errors
 import requests
 
 from autopack import process
-from autopack.engine.base import STAGE, BuildRequest, Built, hint_for, short
+from autopack.engine.base import STAGE, BuildRequest, Built, freshen_outputs, hint_for, short
 from autopack.engine.buildkit import ProgressWatcher
 from autopack.errors import AutopackError, ImageError, PushError, UsageError
 from autopack.events import Emit, LogLine, Progress
@@ -133,6 +133,7 @@ class Daemon:
     def build(self, engine: Engine, request: BuildRequest, emit: Emit) -> Built:
         """Build ``request``; load it into ``engine``'s Docker engine when one answers, and
         push it as ``request.push_to`` when given."""
+        freshen_outputs(request)
         return self.run(request, emit, load_into=engine.client.api if engine.client is not None else None, push_to=request.push_to, auth=request.push_auth)
 
     # --- the build ------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import tarfile
 import uuid
@@ -16,7 +17,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.conftest import autopack, copy_fixture, images_named
+from tests.conftest import BASE_IMAGE, autopack, copy_fixture, images_named
 
 pytestmark = pytest.mark.e2e
 
@@ -132,3 +133,26 @@ def test_a_secret_is_refused_by_the_classic_builder_and_a_missing_one_before_mav
     assert missing.returncode == 2 and f"--secret id=maven: no file at {tmp_path / 'nowhere.xml'}" in missing.stderr
     assert "--- Maven ---" not in missing.stderr
     assert malformed.returncode == 2 and "--secret expects id=NAME,src=FILE, got 'maven'" in malformed.stderr
+
+
+@pytest.mark.parametrize("builder", ["buildkit", "docker-api"])
+def test_an_artifact_of_the_same_size_and_time_is_never_taken_for_the_last_one(tmp_path: Path, engine: docker.DockerClient, image_name: str, builder: str) -> None:
+    """A reproducible jar (``project.build.outputTimestamp``) has the same file time every
+    build, and a one-line change often keeps its size: BuildKit's context transfer, which
+    compares time and size, would keep the jar it was sent the last time — and build the old
+    code. autopack gives the artifact (and the staged layers) the build's time first."""
+    from autopack.engine import BuildRequest, Engine
+    from autopack.image.dockerfile import inspect_dockerfile
+
+    context = tmp_path / "context"
+    (context / "target").mkdir(parents=True)
+    (context / "Dockerfile").write_text(f"FROM {BASE_IMAGE}\nARG ARTIFACT\nCOPY ${{ARTIFACT}} /app/app.jar\n")
+    artifact = context / "target" / "app.jar"
+    seen = []
+    for content in (b"first build!", b"second one!!"):  # the same size
+        artifact.write_bytes(content)
+        os.utime(artifact, (1767225600, 1767225600))  # the same time: 2026-01-01, as the pom says
+        request = BuildRequest(inspect_dockerfile(context, None), (f"{image_name}:t",), {"ARTIFACT": "target/app.jar"})
+        Engine(builder).build(request, lambda event: None)
+        seen.append(engine.containers.run(f"{image_name}:t", ["cat", "/app/app.jar"], remove=True, network_mode="none"))
+    assert seen == [b"first build!", b"second one!!"]

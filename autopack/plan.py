@@ -88,7 +88,7 @@ class Plan:
     log_dir: Path | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0))
     checkout: Checkout | None = None  # the source as planned (``dirty`` found here)
-    epoch: int | None = None  # the commit's time (or SOURCE_DATE_EPOCH): every file time and the config's in a direct build
+    epoch: int | None = None  # the commit's time (or SOURCE_DATE_EPOCH): a direct build's config and history times
     reactor_artifacts: tuple[str, ...] = ()  # every module's artifactId: its jar in another's is a project dependency
     platforms: tuple[str, ...] = ()  # what is built for: --platform, else this machine's
     maven_goals: tuple[str, ...] = ()  # goals autopack adds to the Maven run: the runtime classpath for a layered image
@@ -149,10 +149,12 @@ def make(settings: Settings, checkout: Checkout, model: Model, emit: Emit, start
         )
     build_secrets = _build_secrets(settings)
     planned, keys = _destinations(settings, emit)
+    _check_load(engine, settings, platforms)  # --engine direct: before its base images are read
     if engine.may_build_directly(bool(planned), settings.load, len(platforms)):
         engine.choose(_direct_why_not(modules, dockerfiles, settings, engine, platforms), emit, len(platforms))
     if engine.builder is not direct and platforms and platforms != (oci.host_platform(),):
         raise UsageError(f"--platform {','.join(map(str, platforms))} needs the direct builder; {engine.builder.NAME} builds this machine's ({oci.host_platform()})", "make the Dockerfile RUN-less (the direct builder), or drop --platform")
+    _check_load(engine, settings, platforms)
     emit(LogLine(STAGE, f"engine: {engine.description}", "info"))
     if engine.pushes_while_building and engine.client is None and not planned:
         raise UsageError("a BuildKit daemon with no Docker engine to load into needs somewhere to push the image", "give --push registry[:port]/repository, or run where a Docker engine answers")
@@ -239,6 +241,16 @@ def _with_inputs(image: PlannedImage, module: Module, model: Model, source: inpu
     if found is not None:
         emit(LogLine(STAGE, f"{image.module}: {found.describe(destinations)}", "info"))
     return replace(image, unchanged=found)
+
+
+def _check_load(engine: Engine, settings: Settings, platforms: tuple[oci.Platform, ...]) -> None:
+    """``--load`` of the direct builder's image needs an engine, and a platform that runs here."""
+    if engine.builder is not direct or not settings.load:
+        return
+    if engine.client is None:
+        raise UsageError("--load needs a Docker engine to load the image into, and none answers", "start one (or set DOCKER_HOST), or drop --load")
+    if platforms and not any(p.matches(oci.host_platform().as_json()) for p in platforms):
+        raise UsageError(f"--load: none of the platforms {','.join(map(str, platforms))} runs here ({oci.host_platform()})", f"add {oci.host_platform()} to --platform, or drop --load")
 
 
 def _check_direct_settings(settings: Settings) -> None:

@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 if not os.environ.get("DOCKER_HOST", "").startswith("ssh://"):
     # The docker SDK imports paramiko (a tenth of a second) whenever it is installed, though
@@ -42,6 +41,7 @@ from autopack.engine import buildah, buildkit, buildkitd, direct, docker_api, do
 from autopack.engine.base import Builder, BuildRequest, Image, short
 from autopack.errors import ImageError, UsageError
 from autopack.events import Emit, LogLine
+from autopack.image import oci
 from autopack.push.credentials import RegistryAuth
 
 BUILDERS: dict[str, Builder] = {buildkit.NAME: buildkit, docker_api.NAME: docker_api, buildah.NAME: buildah, direct.NAME: direct}
@@ -73,7 +73,7 @@ class Engine:
         self.kind = kind
         self.builder: Builder
         self._auth_file, self._pull, self._retries = auth_file, pull, retries
-        self._bases: Any = None
+        self._bases: oci.Bases | None = None
         self._no_engine: ImageError | None = None  # auto with no engine: raised unless the direct builder can build
         try:
             self.client: docker.DockerClient | None = docker.from_env(timeout=10, use_ssh_client=ssh_host())
@@ -103,11 +103,9 @@ class Engine:
         self.builder = _daemon(address) if address else self._choose(kind)
 
     @property
-    def bases(self) -> Any:
-        """The run's base images for the direct builder (``image.oci.Bases``), read once each."""
+    def bases(self) -> oci.Bases:
+        """The run's base images for the direct builder, read once each."""
         if self._bases is None:
-            from autopack.image import oci
-
             self._bases = oci.Bases(self._auth_file, self.client.api if self.client is not None else None, self._pull, self._retries)
         return self._bases
 

@@ -236,24 +236,17 @@ class _Context:
         relative = self._relative(source)
         if not _WILDCARD.search(relative):
             return [relative]
-        found = [""]
-        for segment in relative.split("/"):
-            if not _WILDCARD.search(segment):
-                found = [posixpath.join(f, _unescape(segment)) for f in found]
-                continue
-            pattern = _segment_pattern(segment, self.where)
-            matched = []
-            for base in found:
-                try:
-                    names = sorted(os.listdir(os.path.join(self.root, base)))
-                except OSError:
-                    continue
-                matched += [posixpath.join(base, n) for n in names if pattern.match(n)]
-            found = matched
+        found = _glob(relative, self.where, self._names)
         found = [f for f in found if os.path.lexists(os.path.join(self.root, f)) and self._sent(f, os.path.isdir(os.path.join(self.root, f)))]
         if not found:
             raise ImageError(f"{self.where}: {source} matches no file in the build context", "check the pattern, and that the .dockerignore does not exclude what it should match")
         return found
+
+    def _names(self, directory: str) -> list[str]:
+        try:
+            return os.listdir(os.path.join(self.root, directory))
+        except OSError:
+            return []
 
     def _real(self, relative: str) -> str:
         """``relative`` with its symlinks followed; refused when that leaves the context."""
@@ -306,21 +299,14 @@ class _Stage:
         relative = clean(source)
         if not _WILDCARD.search(relative):
             return [relative]
-        found = [""]
-        for segment in relative.split("/"):
-            if not _WILDCARD.search(segment):
-                found = [posixpath.join(f, _unescape(segment)) for f in found]
-                continue
-            pattern = _segment_pattern(segment, self.where)
-            matched = []
-            for base in found:
-                real = self.index.resolve(base)
-                if real is not None:
-                    matched += sorted(posixpath.join(base, name) for name, _ in self.index.below(real) if "/" not in name and pattern.match(name))
-            found = matched
+        found = _glob(relative, self.where, self._names)
         if not found:
             raise ImageError(f"{self.where}: {source} matches no file in the stage it copies from", "check the pattern")
         return found
+
+    def _names(self, directory: str) -> list[str]:
+        real = self.index.resolve(directory)
+        return [name for name, _ in self.index.below(real) if "/" not in name] if real is not None else []
 
     def _item(self, node: Node) -> _Item:
         owner = (node.uid, node.gid) if self.keep_owners else None
@@ -338,6 +324,19 @@ class _Stage:
         real = self.index.resolve(path)
         for name, node in self.index.below(real or ""):
             yield name, self._item(node)
+
+
+def _glob(relative: str, where: str, names: Callable[[str], list[str]]) -> list[str]:
+    """The paths a wildcard source matches, segment by segment as Go's filepath.Glob walks
+    (``names(directory)``: what a directory holds), in name order."""
+    found = [""]
+    for segment in relative.split("/"):
+        if not _WILDCARD.search(segment):
+            found = [posixpath.join(f, _unescape(segment)) for f in found]
+            continue
+        pattern = _segment_pattern(segment, where)
+        found = [posixpath.join(base, name) for base in found for name in sorted(names(base)) if pattern.match(name)]
+    return found
 
 
 def _unescape(segment: str) -> str:

@@ -30,6 +30,7 @@ import filelock
 
 from autopack import cache, tags
 from autopack.errors import ImageError, PushError, UsageError
+from autopack.files import write_atomically
 from autopack.image.layers import store_blob
 from autopack.push import credentials
 from autopack.push.registry import RegistryClient
@@ -317,9 +318,13 @@ def _from_engine(api: Any, name: str, platform: Platform) -> Base | None:
     record = blobs / "engine" / f"{image_id.removeprefix('sha256:')}.json"
     record.parent.mkdir(exist_ok=True)
     with filelock.FileLock(str(record) + ".lock", timeout=cache.LOCK_TIMEOUT):
-        if not record.exists():
-            _save_from_engine(api, name, image_id, blobs, record)
-    saved = json.loads(record.read_text())
+        saved = json.loads(record.read_text()) if record.exists() else None
+        if saved is None or not all(blob_path(blobs, d).exists() for d in [saved["config"], *(d for d, _ in saved["layers"])]):  # a blob pruned since: saved again
+            try:
+                _save_from_engine(api, name, image_id, blobs, record)
+            except (docker.errors.DockerException, OSError, tarfile.TarError, KeyError, ValueError) as e:
+                raise ImageError(f"the engine failed saving the base image {name}: {type(e).__name__}: {e}", "is the engine still running? (docker save)") from None
+            saved = json.loads(record.read_text())
     config = json.loads(blob_path(blobs, saved["config"]).read_bytes())
     if not platform.matches(config):
         raise ImageError(f"the base image {name} in the engine is {config.get('os')}/{config.get('architecture')}, not {platform}", "name a multi-platform base with its registry")
@@ -342,7 +347,7 @@ def _save_from_engine(api: Any, name: str, image_id: str, blobs: Path, record: P
                 source = _member(saved, member)
                 digest, size, _ = store_blob(blobs, lambda out, source=source: _gzip(source, out))  # type: ignore[misc]
                 layers.append((digest, size))
-        record.write_text(json.dumps({"config": config_digest, "layers": layers}))
+        write_atomically(record, json.dumps({"config": config_digest, "layers": layers}))  # whole or absent: a kill leaves no half record
 
 
 def _gzip(source: IO[bytes], out: IO[bytes]) -> None:

@@ -244,15 +244,10 @@ def _write(jar: zipfile.ZipFile, entries: list[zipfile.ZipInfo], root: Path, loa
                 target.mkdir(mode=0o755, parents=True, exist_ok=True)
             continue
         layer = classify(name, loader, project_artifacts)
-        target = root / layer / PurePosixPath(name)
-        target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
         # Byte for byte what the entry holds (a nested jar is STORED: its bytes are the jar's);
         # zipfile checks each entry's CRC as it reads.
-        with jar.open(info) as source, open(target, "xb") as out:
-            written = _copy(source, out)
-        os.chmod(target, 0o644)
-        counts[layer][0] += 1
-        counts[layer][1] += written
+        with jar.open(info) as source:
+            _place(source, root / layer / PurePosixPath(name), counts[layer])
     _fix_times(root)
     return tuple(LayerSize(name, files, size) for name, (files, size) in counts.items())
 
@@ -272,13 +267,8 @@ def _write_plain(jar: zipfile.ZipFile, entries: list[zipfile.ZipInfo], libs: lis
         (root / layer).mkdir(mode=0o755)
     for lib in libs:
         layer = jar_layer(lib.name, project_artifacts)
-        target = root / layer / PLAIN_LIBS / lib.name
-        target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-        with open(lib, "rb") as source, open(target, "xb") as out:
-            written = _copy(source, out)
-        os.chmod(target, 0o644)
-        counts[layer][0] += 1
-        counts[layer][1] += written
+        with open(lib, "rb") as source:
+            _place(source, root / layer / PLAIN_LIBS / lib.name, counts[layer])
     # Every entry below a directory (a skipped one too) makes it non-empty: only directories
     # with nothing at all below them in the jar are kept on their own, as in a Boot jar.
     parents = {str(parent) for info in entries for parent in PurePosixPath(info.filename).parents if not info.is_dir()}
@@ -292,15 +282,20 @@ def _write_plain(jar: zipfile.ZipFile, entries: list[zipfile.ZipInfo], libs: lis
             if info.filename.rstrip("/") not in parents:
                 (root / layer / PurePosixPath(path)).mkdir(mode=0o755, parents=True, exist_ok=True)
             continue
-        target = root / layer / PurePosixPath(path)
-        target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-        with jar.open(info) as source, open(target, "xb") as out:
-            written = _copy(source, out)
-        os.chmod(target, 0o644)
-        counts[layer][0] += 1
-        counts[layer][1] += written
+        with jar.open(info) as source:
+            _place(source, root / layer / PurePosixPath(path), counts[layer])
     _fix_times(root)
     return tuple(LayerSize(name, files, size) for name, (files, size) in counts.items())
+
+
+def _place(source: IO[bytes], target: Path, count: list[int]) -> None:
+    """One staged file, 0644, counted in its layer's ``[files, bytes]``."""
+    target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    with open(target, "xb") as out:
+        written = _copy(source, out)
+    os.chmod(target, 0o644)
+    count[0] += 1
+    count[1] += written
 
 
 def _copy(source: IO[bytes], out: IO[bytes]) -> int:

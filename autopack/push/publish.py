@@ -132,6 +132,10 @@ def publish(
     engine — and every destination gets from it only what it lacks: the blobs and manifest
     where the image (by that digest) is missing, just the tags elsewhere.
 
+    An image the direct builder made (``image.assembled``) is in no store: every destination
+    gets it from the blob store in parallel — the blobs it lacks (a base layer it can mount
+    from the base's repository on the same registry is mounted), then its manifests.
+
     ``mode="parallel"``: the store pushes to every destination at once (one upload per
     destination's own link, instead of one upload and then a download and an upload per
     copy); the first destination's digest is everyone's, and one whose push gave another

@@ -342,3 +342,56 @@ def test_two_platforms_share_the_application_layers_under_one_index(tmp_path, ba
     assert run_image(engine, f"{target}:latest") == HELLO_LINE  # the engine takes the host's platform from the index
     shutil.rmtree(project / "target", ignore_errors=True)
     remove_images(engine, target)
+
+
+def test_a_plain_jar_is_layered_from_mavens_runtime_classpath_and_runs(tmp_path, base_registry, registries, engine):  # noqa: F811
+    project = copy_fixture("layered-jar", tmp_path / "p")
+    target = f"{registries.a.host}/direct/layered-jar"
+    data, out = build(project, tmp_path, "--build-arg", base_arg(base_registry), "--push", target)
+    assert data["engine"].startswith("direct")
+    assert any((project / "target" / "dependency").glob("jackson-databind-*.jar")), "Maven copied no runtime classpath"
+    document = manifest(registries.a, "direct/layered-jar", "latest")
+    base_count = len(manifest(base_registry, BASE_REPOSITORY, BASE_TAG)["layers"])
+    own = document["layers"][base_count:]
+    assert len(own) == 7  # WORKDIR and the six layers; loader and the two other dependency layers hold only /app
+    assert own[1]["size"] > 1_000_000  # jackson, in dependencies
+    names = {}
+    for layer in own[1:]:
+        blob = requests.get(f"{registries.a.url}/v2/direct/layered-jar/blobs/{layer['digest']}", timeout=30).content
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob))) as tar:
+            names[layer["digest"]] = sorted(m.name for m in tar.getmembers() if m.isfile())
+    dependencies, _, _, _, resources, classes = (names[layer["digest"]] for layer in own[1:])
+    assert any(n.startswith("app/libs/jackson-databind-") for n in dependencies)
+    assert resources == ["app/resources/greeting.txt"]
+    assert "app/classes/com/example/layered/App.class" in classes
+    assert run_image(engine, f"{target}:latest") == '{"service":"layered-jar","message":"Hello from a layered jar"}'
+
+
+def test_docker_v2_manifests_where_a_registry_needs_them(tmp_path, base_registry, engine):  # noqa: F811
+    project = copy_fixture("hello-service", tmp_path)
+    target = f"{base_registry.host}/direct/v2"
+    data, _ = build(project, tmp_path, "--engine", "direct", "--image-format", "docker", "--build-arg", base_arg(base_registry), "--push", target)
+    document = manifest(base_registry, "direct/v2", "latest")
+    assert document["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert document["config"]["mediaType"] == "application/vnd.docker.container.image.v1+json"
+    assert {layer["mediaType"] for layer in document["layers"]} == {"application/vnd.docker.image.rootfs.diff.tar.gzip"}
+    assert data["destinations"][0]["digest"] == data["images"][0]["digest"]
+    assert run_image(engine, f"{target}:latest") == HELLO_LINE
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (("--engine", "buildkit", "--platform", "linux/amd64,linux/arm64"), {}, "several platforms need the direct builder, not buildkit"),
+        (("--engine", "buildkit", "--platform", "linux/arm64"), {}, "--platform linux/arm64 needs the direct builder"),
+        (("--engine", "direct", "--load", "--platform", "linux/arm64"), {}, "--load: none of the platforms linux/arm64 runs here"),
+        (("--engine", "direct", "--load"), {"DOCKER_HOST": "unix:///nonexistent/engine.sock"}, "--load needs a Docker engine"),
+        (("--image-format", "v1"), {}, "--image-format 'v1' is not a format"),
+        (("--platform", "amd64"), {}, "--platform 'amd64' is not os/architecture[/variant]"),
+    ],
+)
+def test_direct_options_that_cannot_work_stop_before_maven(tmp_path, args, env, message):
+    project = copy_fixture("hello-service", tmp_path)
+    data, out = build(project, tmp_path, *args, env=env, code=2)
+    assert message in data["error"]["message"], data["error"]
+    assert [s["name"] for s in data["stages"] if s["status"] == "failed"] == ["plan"]

@@ -4,6 +4,7 @@ FROM, fails the run before the long Maven build. Building it is the engine's
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,9 @@ def inspect_dockerfile(context: Path, dockerfile: Path | None) -> Dockerfile:
     if not path.is_file():
         raise ImageError(f"no Dockerfile at {path}", "add one to the project, or point -f/--file at it")
     try:
-        parser = DockerfileParser(path=str(path), cache_content=True)
+        # fileobj, not path: dockerfile-parse takes a path whose name does not end in
+        # "Dockerfile" (-f Containerfile) for a directory, and reads <path>/Dockerfile.
+        parser = DockerfileParser(fileobj=io.BytesIO(path.read_bytes()), cache_content=True)
         structure = parser.structure
     except (OSError, ValueError) as e:
         raise ImageError(f"cannot read {path}: {e}", "check the file") from e

@@ -128,7 +128,7 @@ def _image(built: BuiltImage) -> dict[str, Any]:
         "artifact": str(built.artifact) if built.artifact else None,
         "inputs": image.labels.get(inputs.LABEL),
         "reused": built.reused,
-        "digest": image.assembled.digest if image.assembled else None,
+        "digest": image.assembled.digest if image.assembled else image.digest or None,
         "platforms": [{"platform": platform, "digest": digest} for platform, digest in image.assembled.platforms] if image.assembled else [],
     }
 

@@ -65,7 +65,7 @@ def find(digest: str, references: Sequence[str], destinations: Sequence[Destinat
                     if found is not None and found[1].get(inputs.LABEL) == digest:
                         manifest, labels = found
                         assert manifest.config_digest is not None
-                        return manifest.digest, Image(manifest.config_digest, tuple(references), labels, 0, 0.0, "registry")
+                        return manifest.digest, Image(manifest.config_digest, tuple(references), labels, 0, 0.0, "registry", digest=manifest.digest)
             except PushError as e:
                 emit(LogLine("plan", f"{destination.name}: cannot tell whether it holds the image ({e.message}); it will be pushed", "warning"))
             return None

@@ -78,6 +78,7 @@ class Image:
     store: str = "docker"  # where the image lives: the Docker engine, or buildah's own store
     pushed: Mapping[str, str] = field(default_factory=dict)  # name:tag → digest, pushed by the builder as it built
     assembled: Assembled | None = None  # built by the direct builder: pushed from the blob store, not from a store's image
+    digest: str = ""  # its manifest digest where one is known before the push: an unchanged image's in the registries
 
 
 def cli_options(request: BuildRequest, *, pull_flag: str, network: str | None, in_argv: frozenset[str] = frozenset()) -> list[str]:

@@ -149,6 +149,7 @@ def test_push_skip_is_checked_in_every_registry_and_copies_only_where_lost(tmp_p
         for t in ("1.0.0", "stable", inputs_tag):
             assert registry.manifest_digest("team/hello", t) == digest, f"{registry.name}:{t}"
     assert second["plannedImages"][0]["unchanged"]["heldBy"] == {f"{a.host}/team/hello": digest}
+    assert first["images"][0]["digest"] == second["images"][0]["digest"] == digest  # built directly, then found: one digest, known before the push
 
 
 def remove_images_by_id(image_id: str) -> None:

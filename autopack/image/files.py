@@ -333,6 +333,3 @@ def _colon_lines(text: str) -> Iterator[list[str]]:
     for line in text.splitlines():
         if line.strip() and not line.startswith("#"):
             yield line.split(":")
-
-
-# --- where a copy reads from -----------------------------------------------------------------

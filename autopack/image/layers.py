@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from autopack.errors import ImageError
+from autopack.files import write_atomically
 from autopack.image.files import Files, Index, Node, Readable, Spool, clean, parent
 from autopack.image.hygiene import Patterns
 from autopack.image.steps import Copy, Unsupported, Workdir
@@ -131,19 +132,40 @@ _TYPES = {"dir": tarfile.DIRTYPE, "file": tarfile.REGTYPE, "link": tarfile.SYMTY
 
 
 def _write_layer(entries: Sequence[_Entry], epoch: int, blobs: Path, created_by: str) -> Layer:
-    diff_ids = []
+    """The layer's tar, compressed into the blob store — unless the store has that very tar
+    compressed already (``<blobs>/diffid/<hex>`` names its blob): an unchanged layer (the
+    dependencies, after a one-line change) costs one uncompressed pass, not a gzip."""
+    ordered = sorted(entries, key=lambda e: e.path.split("/"))
+    counted = _Hashing(_Null())
+    _tar(ordered, epoch, counted)
+    diff_id = f"sha256:{counted.sha.hexdigest()}"
+    record = blobs / "diffid" / diff_id.removeprefix("sha256:")
+    if record.is_file() and (known := record.read_text().split()) and (path := blobs / "sha256" / known[0].removeprefix("sha256:")).is_file():
+        return Layer(known[0], diff_id, path.stat().st_size, path, created_by)
 
     def write(out: BinaryIO) -> None:
         # no file name and mtime 0 in the gzip header: the blob depends on the tar alone
         with gzip.GzipFile(filename="", mode="wb", fileobj=out, compresslevel=6, mtime=0) as gz:
-            hashing = _Hashing(gz)
-            with io.BufferedWriter(hashing, 1 << 16) as tee, tarfile.open(fileobj=tee, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                for entry in sorted(entries, key=lambda e: e.path.split("/")):
-                    _add(tar, entry, epoch)
-        diff_ids.append(f"sha256:{hashing.sha.hexdigest()}")
+            packed = _Hashing(gz)
+            _tar(ordered, epoch, packed)
+        if packed.sha.hexdigest() != counted.sha.hexdigest():
+            raise ImageError(f"{created_by}: a file changed while its layer was written", "let nothing write into the build context during the build")
 
     digest, size, path = store_blob(blobs, write)
-    return Layer(digest, diff_ids[0], size, path, created_by)
+    record.parent.mkdir(exist_ok=True)
+    write_atomically(record, digest + "\n")
+    return Layer(digest, diff_id, size, path, created_by)
+
+
+class _Null:
+    def write(self, data: bytes, /) -> int:
+        return len(data)
+
+
+def _tar(entries: Sequence[_Entry], epoch: int, out: _Hashing) -> None:
+    with io.BufferedWriter(out, 1 << 16) as tee, tarfile.open(fileobj=tee, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for entry in entries:
+            _add(tar, entry, epoch)
 
 
 def _add(tar: tarfile.TarFile, entry: _Entry, epoch: int) -> None:

@@ -144,8 +144,7 @@ def _write_layer(entries: Sequence[_Entry], epoch: int, blobs: Path, created_by:
         return Layer(known[0], diff_id, path.stat().st_size, path, created_by)
 
     def write(out: BinaryIO) -> None:
-        # no file name and mtime 0 in the gzip header: the blob depends on the tar alone
-        with gzip.GzipFile(filename="", mode="wb", fileobj=out, compresslevel=6, mtime=0) as gz:
+        with compressing(out) as gz:
             packed = _Hashing(gz)
             _tar(ordered, epoch, packed)
         if packed.sha.hexdigest() != counted.sha.hexdigest():
@@ -155,6 +154,12 @@ def _write_layer(entries: Sequence[_Entry], epoch: int, blobs: Path, created_by:
     record.parent.mkdir(exist_ok=True)
     write_atomically(record, digest + "\n")
     return Layer(digest, diff_id, size, path, created_by)
+
+
+def compressing(out: BinaryIO) -> gzip.GzipFile:
+    """The one gzip of a layer blob: level 6 (Docker's), no file name and mtime 0 in the
+    header, so the blob depends on the tar alone."""
+    return gzip.GzipFile(filename="", mode="wb", fileobj=out, compresslevel=6, mtime=0)
 
 
 class _Null:

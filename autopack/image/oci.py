@@ -12,7 +12,6 @@ engine's image id.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
@@ -24,14 +23,14 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 import filelock
 
 from autopack import cache, tags
 from autopack.errors import ImageError, PushError, UsageError
 from autopack.files import write_atomically
-from autopack.image.layers import store_blob
+from autopack.image.layers import compressing, store_blob
 from autopack.push import credentials
 from autopack.push.registry import RegistryClient
 
@@ -350,8 +349,8 @@ def _save_from_engine(api: Any, name: str, image_id: str, blobs: Path, record: P
         write_atomically(record, json.dumps({"config": config_digest, "layers": layers}))  # whole or absent: a kill leaves no half record
 
 
-def _gzip(source: IO[bytes], out: IO[bytes]) -> None:
-    with gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=out, mtime=0) as packed:
+def _gzip(source: IO[bytes], out: BinaryIO) -> None:
+    with compressing(out) as packed:
         shutil.copyfileobj(source, packed, 1 << 20)
 
 

@@ -9,6 +9,7 @@ the gaps, so that ``autopack build --push`` needs nothing else in a pipeline.
 | branch / tag        | CI_COMMIT_TAG, else CI_COMMIT_REF_NAME           | TAG_NAME, BRANCH_NAME, GIT_BRANCH, PR-CHANGE_ID |
 | source URL (labels) | CI_PROJECT_URL                                   | GIT_URL, or SVN_URL                       |
 | build number        | CI_PIPELINE_IID                                  | BUILD_NUMBER                              |
+| job, builder (provenance) | CI_JOB_URL; CI_SERVER_URL + CI_RUNNER_ID   | BUILD_URL; JENKINS_URL                    |
 | default tags        | tag builds: CI_COMMIT_TAG + {version}; branches: CI_COMMIT_SHA, CI_COMMIT_REF_SLUG + {version} | {version}, {version}-{build} |
 
 Destinations (``CI_REGISTRY_IMAGE`` for a bare ``--push``), registry logins
@@ -39,6 +40,8 @@ class CiContext:
     source_url: str | None = None
     build_number: str | None = None
     default_tags: tuple[str, ...] = ()
+    job_url: str | None = None  # this job's page: CI_JOB_URL, BUILD_URL (provenance's invocation)
+    builder_url: str | None = None  # what ran it: the GitLab runner's page, the Jenkins server (provenance's builder)
 
 
 def detect(environ: Mapping[str, str]) -> CiContext:
@@ -66,6 +69,8 @@ def _gitlab(env: Mapping[str, str]) -> CiContext:
         source_url=env.get("CI_PROJECT_URL"),
         build_number=env.get("CI_PIPELINE_IID"),
         default_tags=defaults,
+        job_url=env.get("CI_JOB_URL"),
+        builder_url=f"{server}/-/runners/{runner}" if (server := env.get("CI_SERVER_URL")) and (runner := env.get("CI_RUNNER_ID")) else server,
     )
 
 
@@ -92,6 +97,8 @@ def _jenkins(env: Mapping[str, str]) -> CiContext:
         source_url=secrets.strip_url_credentials(url) if url else None,
         build_number=build,
         default_tags=("{version}", "{version}-{build}") if build else ("{version}",),
+        job_url=secrets.strip_url_credentials(job) if (job := env.get("BUILD_URL")) else None,
+        builder_url=secrets.strip_url_credentials(env["JENKINS_URL"]),
     )
 
 

@@ -186,6 +186,10 @@ def _push(plan: Plan, images: tuple[BuiltImage, ...], keys: Keys, engine: Engine
     from autopack.push import stage as push_stage
 
     if not plan.destinations:
+        if plan.supply.any:  # --sbom / --provenance asked for without a push: the files alone
+            from autopack.push import attach
+
+            journal.record(pushed=attach.files_only(plan, images, settings, emit))
         emit(StageFinished("push", "skipped", 0.0, "no --push destination"))
         return
     with _stage(journal, emit, "push"):

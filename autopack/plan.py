@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import platformdirs
 
 from autopack import inputs, tags, unchanged
+from autopack.attest import sbom
 from autopack.engine import Engine, Image, direct
 from autopack.errors import ImageError, UsageError
 from autopack.events import Emit, LogLine, Progress
@@ -37,6 +40,9 @@ from autopack.push.publish import Destination
 from autopack.settings import Settings
 from autopack.source.base import Checkout
 from autopack.unchanged import Unchanged
+
+if TYPE_CHECKING:
+    from autopack.attest.sign import Signer
 
 STAGE = "plan"
 OUTPUT_TIMESTAMP = "project.build.outputTimestamp"
@@ -65,6 +71,7 @@ class PlannedImage:
     artifact_choice: str | None = None  # --artifact / artifacts.<module>
     destinations: tuple[PlannedDestination, ...] = ()
     inputs: str | None = None  # the inputs digest (also the io.autopack.inputs label)
+    bases: Mapping[str, str | None] = field(default_factory=dict)  # each FROM image (ARGs applied) → "id:…" / "digest:…", None where unknown
     unchanged: Unchanged | None = None  # an image with these inputs exists: not built again
 
     @property
@@ -74,6 +81,22 @@ class PlannedImage:
     def destination_tags(self, with_inputs: bool) -> tuple[str, ...]:
         """The tags each destination gets: the planned ones, and the inputs tag (``--inputs-tag``)."""
         return (*self.tags, inputs.tag(self.inputs)) if with_inputs and self.inputs else self.tags
+
+
+@dataclass(frozen=True)
+class Supply:
+    """What is attached to each image, made once a build and pushed to every destination:
+    an SBOM, a provenance statement, and a signature by digest (``signer`` names the key or
+    command, never a secret)."""
+
+    sbom: bool = False
+    provenance: bool = False
+    signer: str | None = None
+    sbom_source: str | None = None  # what gives the SBOM its Maven graph: the CycloneDX plugin, or the dependency list
+
+    @property
+    def any(self) -> bool:
+        return self.sbom or self.provenance or self.signer is not None
 
 
 @dataclass(frozen=True)
@@ -93,6 +116,7 @@ class Plan:
     platforms: tuple[str, ...] = ()  # what is built for: --platform, else this machine's
     maven_goals: tuple[str, ...] = ()  # goals autopack adds to the Maven run: the runtime classpath for a layered image
     maven_defines: Mapping[str, str] = field(default_factory=dict)  # properties autopack adds: a reproducible jar's time, the classpath's scope
+    supply: Supply = Supply()
 
     @property
     def destinations(self) -> tuple[PlannedDestination, ...]:
@@ -110,9 +134,10 @@ class Keys:
     stage beside the plan, never part of it, of the result or of any output."""
 
     auths: Mapping[str, RegistryAuth | None] = field(default_factory=dict)
+    signer: Signer | None = None  # --sign-key's key, loaded with its password; or --sign-command
 
     def __repr__(self) -> str:
-        return f"Keys({len(self.auths)} destinations)"
+        return f"Keys({len(self.auths)} destinations{', a signer' if self.signer else ''})"
 
 
 @dataclass(frozen=True)
@@ -180,6 +205,22 @@ def make(settings: Settings, checkout: Checkout, model: Model, emit: Emit, start
     hygiene.review(images, settings.strict, engine.builder.NAME, emit)
     to_build = [m for m, i in zip(modules, images, strict=True) if i.unchanged is None]
     added_goals, added_defines = _maven_additions(reactor, dockerfiles, settings, checkout, started_at, engine)
+    supply, signer = _supply(settings, bool(planned), emit)
+    if supply.sbom and to_build:
+        try:
+            if settings.sbom_tool not in sbom.TOOLS:
+                raise UsageError(f"--sbom-tool '{settings.sbom_tool}' is not a choice", f"use one of: {', '.join(sbom.TOOLS)}")
+            declared = any("cyclonedx-maven-plugin" in m.project.pom.read_text(errors="replace") for m in reactor.modules)
+            goals, defines = sbom.maven_additions(setup.local_repository, settings.offline or setup.offline, settings.sbom_tool, declared)
+        except sbom.SbomError as e:  # neither way of reading the graph can run offline
+            if "sbom" in settings.given:
+                raise
+            emit(LogLine(STAGE, f"{e.message} ({e.hint}; --no-sbom says so)", "warning"))
+            supply = replace(supply, sbom=False)
+        else:
+            added_goals, added_defines = (*added_goals, *goals), {**added_defines, **defines}
+            supply = replace(supply, sbom_source=sbom.source_of(goals))
+    keys = replace(keys, signer=signer)
     plan = Plan(
         project=reactor.root.project,
         images=tuple(images),
@@ -196,6 +237,7 @@ def make(settings: Settings, checkout: Checkout, model: Model, emit: Emit, start
         reactor_artifacts=tuple(m.artifact_id for m in reactor.modules),
         maven_goals=added_goals,
         maven_defines=MappingProxyType(added_defines),
+        supply=supply,
     )
     emit(Progress(STAGE, f"{reactor.root.project.coordinates} → {', '.join(r for i in plan.images for r in i.references)}"))
     return plan, keys, engine
@@ -230,7 +272,7 @@ def _with_inputs(image: PlannedImage, module: Module, model: Model, source: inpu
         "base": bases,
     }
     digest = inputs.digest(parts)
-    image = replace(image, inputs=digest, labels=MappingProxyType({**image.labels, inputs.LABEL: digest}))
+    image = replace(image, inputs=digest, labels=MappingProxyType({**image.labels, inputs.LABEL: digest}), bases=MappingProxyType(bases))
     unknown = [name for name, identity in bases.items() if identity is None]
     if settings.force or unknown:
         if unknown and not settings.force:
@@ -290,6 +332,31 @@ def _maven_additions(reactor: Reactor, dockerfiles: list[Dockerfile], settings: 
     if settings.layers == "auto" and any(java_layers.declares_layers(d) for d in dockerfiles):
         goals, defines["includeScope"] = (maven_runner.COPY_DEPENDENCIES,), "runtime"
     return goals, defines
+
+
+def _supply(settings: Settings, pushing: bool, emit: Emit) -> tuple[Supply, Signer | None]:
+    """What the run attaches: the SBOM and provenance by default when it pushes (or when
+    asked for), a signature when given a key or command — whose key is read now, so that a
+    wrong password stops the run before Maven."""
+    sbom_on = settings.sbom and (pushing or "sbom" in settings.given)
+    provenance_on = settings.provenance and (pushing or "provenance" in settings.given)
+    if settings.sign_key and settings.sign_command:
+        raise UsageError("--sign-key and --sign-command both name a signer", "give one of them")
+    if not (settings.sign_key or settings.sign_command):
+        return Supply(sbom_on, provenance_on), None
+    if not pushing:
+        raise UsageError("signing needs --push: a signature is made for the image's digest in a registry", "add --push registry[:port]/repository, or drop --sign-key/--sign-command")
+    from autopack.attest import sign
+
+    signer: Signer
+    if settings.sign_key:
+        signer, described = sign.load_key(settings.sign_key, sign.read_password(os.environ, settings.sign_password_stdin, sys.stdin)), f"key {settings.sign_key}"
+    else:
+        assert settings.sign_command is not None
+        signer = sign.CommandSigner.from_command(settings.sign_command)
+        described = f"command {signer.name}"
+    emit(LogLine(STAGE, f"signing with the {described}", "info"))
+    return Supply(sbom_on, provenance_on, described), signer
 
 
 def for_push(settings: Settings, image: str, emit: Emit) -> tuple[Plan, Keys, Engine, Image]:

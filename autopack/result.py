@@ -46,6 +46,9 @@ class PushedImage:
 
     module: str
     destinations: tuple[Published, ...] = ()
+    attestations: Mapping[str, Path] = field(default_factory=dict)  # sbom / provenance → the file written
+    digests: Mapping[str, str] = field(default_factory=dict)  # sbom / provenance → sha256 of that file
+    components: int | None = None  # the SBOM's components
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class Result:
             "plannedImages": [{**_planned(i), "platforms": list(self.plan.platforms)} for i in self.plan.images] if self.plan else [],
             "engine": self.plan.engine if self.plan else None,
             "destinations": [_destination(d, pushed.module) for pushed in self.pushed for d in pushed.destinations],
+            "supplyChain": _supply_chain(self.plan, self.pushed) if self.plan else None,
             "stages": [{"name": s.name, "status": s.status, "seconds": round(s.seconds, 3)} for s in self.stages],
             "logs": dict(self.logs),
         }
@@ -160,6 +164,26 @@ def _destination(published: Published, module: str) -> dict[str, Any]:
         "credentialSource": published.credential,
         "error": published.error,
         "seconds": round(published.seconds, 3),
+        "attached": [{"kind": a.kind, "tag": a.tag, "digest": a.digest, "layers": a.layers, "referrer": a.referrer} for a in published.attached],
+    }
+
+
+def _supply_chain(plan: Plan, pushed: tuple[PushedImage, ...]) -> dict[str, Any]:
+    supply = plan.supply
+    return {
+        "sbom": supply.sbom,
+        "sbomSource": supply.sbom_source,
+        "provenance": supply.provenance,
+        "signer": supply.signer,
+        "images": [
+            {
+                "module": p.module,
+                "files": {kind: str(path) for kind, path in p.attestations.items()},
+                "sha256": dict(p.digests),
+                "components": p.components,
+            }
+            for p in pushed
+        ],
     }
 
 

@@ -90,6 +90,13 @@ class Settings:
     immutable_tags: str | None = None
     inputs_tag: bool = True  # also push the tag inputs-sha256-<inputs digest>
     registry_auth_file: Path | None = None
+    # supply chain: made with --push (or when --sbom / --provenance is given), attached at every destination
+    sbom: bool = True  # a CycloneDX SBOM from Maven's dependency graph
+    sbom_tool: str = "auto"  # what reads the graph: auto, cyclonedx-maven-plugin, dependency-list
+    provenance: bool = True  # an in-toto SLSA provenance v1 statement
+    sign_key: Path | None = None  # a cosign key pair's private key: sign the image (and the attestations) by digest
+    sign_command: str | None = None  # or an external signer (KMS): gets the bytes on stdin, prints the signature
+    sign_password_stdin: bool = False  # the key's password from one line of stdin (else $COSIGN_PASSWORD)
     # output
     log_dir: Path | None = None
     result_file: Path | None = None
@@ -104,9 +111,11 @@ _SOURCE_ONLY = {"source", "result_file", "vcs", "ref", "revision", "branch", "sv
 # Not taken from a checked-out file: read before the checkout exists, or (log_dir,
 # maven_repo) a place on this machine that must outlive the checkout, which is removed when
 # the run ends.
-_BEFORE_CHECKOUT = {"gitlab_url", "svn_user", "svn_password_file", "log_dir", "maven_repo"}
+# The signing key and command are this machine's, never a checked-out project's: a project
+# file must not pick the key that vouches for it, nor a command for autopack to run.
+_BEFORE_CHECKOUT = {"gitlab_url", "svn_user", "svn_password_file", "log_dir", "maven_repo", "sign_key", "sign_command", "sign_password_stdin"}
 # Paths in a settings file are relative to the file (``dockerfile`` to each module's directory).
-_FILE_RELATIVE = {"maven_settings", "maven_repo", "registry_auth_file", "svn_password_file", "log_dir", "build_secrets"}
+_FILE_RELATIVE = {"maven_settings", "maven_repo", "registry_auth_file", "svn_password_file", "log_dir", "build_secrets", "sign_key"}
 
 
 def resolve(

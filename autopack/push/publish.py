@@ -33,6 +33,7 @@ from autopack.push.registry import RegistryClient
 if TYPE_CHECKING:
     from autopack.engine import Engine
     from autopack.engine.base import Image
+    from autopack.push.referrers import Attached
 
 STAGE = "push"
 MAX_JOBS = 8
@@ -63,6 +64,7 @@ class Published:
     preflight_attempts: int = 0  # tries the pre-flight check took (0: none was made)
     error: str | None = None
     seconds: float = 0.0
+    attached: tuple[Attached, ...] = ()  # the SBOM, attestations and signature attached there
 
 
 def parse_destination(text: str) -> Destination:
@@ -170,11 +172,11 @@ def publish(
         with replicate.scratch_dir() as scratch:
             sources: list[replicate.Source | replicate.Built] = []
             if assembled is not None:
-                unreadable = _error_of(lambda: sources.append(replicate.Built(assembled, engine.bases)), others[0].destination)
+                unreadable = error_of(lambda: sources.append(replicate.Built(assembled, engine.bases)), others[0].destination)
                 origin = "the blob store"
             else:
                 assert seed is not None
-                unreadable = _error_of(lambda: sources.append(replicate.Source(clients[seed.destination], seed.destination.repository, seed_digest, Path(scratch))), seed.destination)
+                unreadable = error_of(lambda: sources.append(replicate.Source(clients[seed.destination], seed.destination.repository, seed_digest, Path(scratch))), seed.destination)
                 origin = seed.destination.name
             if unreadable is not None:  # the seed holds the image, but it cannot be read back to copy it
                 for r in others:
@@ -254,12 +256,12 @@ def _guard(result: _Push, step: Callable[[], object], emit: Emit) -> None:
     destination's failure too, not the run's crash."""
     if result.status != "pending":
         return
-    error = _error_of(step, result.destination)
+    error = error_of(step, result.destination)
     if error is not None:
         _fail(result, error, emit)
 
 
-def _error_of(step: Callable[[], object], destination: Destination) -> str | None:
+def error_of(step: Callable[[], object], destination: Destination) -> str | None:
     """Run ``step``; the message of the push failure it ended in, or None if it did not."""
     try:
         step()
@@ -322,7 +324,7 @@ def _push_everywhere(engine: Engine, image: Image, results: list[_Push], wanted:
     def push_one(r: _Push) -> tuple[_Push, str | None]:
         done = r.copy()  # each worker fills its own copy; the main thread keeps them
         started = time.monotonic()
-        error = _error_of(lambda: _seed(engine, image, done, wanted[r.destination], auths.get(r.destination), retries, emit, own_connection=True), r.destination)
+        error = error_of(lambda: _seed(engine, image, done, wanted[r.destination], auths.get(r.destination), retries, emit, own_connection=True), r.destination)
         done.seconds = time.monotonic() - started
         return done, error
 
@@ -354,7 +356,7 @@ def _seed(engine: Engine, image: Image, result: _Push, tags_: Sequence[str], aut
 def _holding(client: RegistryClient, destination: Destination, tags_: Sequence[str], digest: str) -> list[str] | str:
     """The tags of ``tags_`` that hold ``digest`` at ``destination`` already, or why that cannot be told."""
     found: list[str] = []
-    error = _error_of(lambda: found.extend(t for t in tags_ if client.manifest_digest(destination.repository, t) == digest), destination)
+    error = error_of(lambda: found.extend(t for t in tags_ if client.manifest_digest(destination.repository, t) == digest), destination)
     return error if error is not None else found
 
 

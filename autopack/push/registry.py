@@ -308,11 +308,24 @@ class RegistryClient:
         return self._retrying(fetch)
 
     def put_manifest(self, repository: str, tag: str, body: bytes, media_type: str) -> str:
+        return self.put_referrer(repository, tag, body, media_type)[0]
+
+    def put_referrer(self, repository: str, tag: str, body: bytes, media_type: str) -> tuple[str, bool]:
+        """PUT a manifest under ``tag``; returns its digest, and whether the registry indexed
+        its ``subject`` for the referrers API (OCI 1.1: it answers with an ``OCI-Subject``
+        header; one without the API ignores the field, and only the tag finds it)."""
         scope = f"repository:{repository}:pull,push"
         response = self._request("PUT", f"/v2/{repository}/manifests/{tag}", scope=scope, headers={"Content-Type": media_type}, body=body, ok=(201, 200, 202, 401, 403), commit=True)
         if response.status_code in (401, 403):
             raise self._refusal(response, f"push to {self.registry}/{repository}")
-        return response.headers.get("Docker-Content-Digest") or f"sha256:{hashlib.sha256(body).hexdigest()}"
+        return response.headers.get("Docker-Content-Digest") or f"sha256:{hashlib.sha256(body).hexdigest()}", "OCI-Subject" in response.headers
+
+    def descriptor(self, repository: str, reference: str) -> tuple[str, int, str] | None:
+        """The digest, size and media type of the manifest ``reference`` names (a HEAD), or None."""
+        response = self._request("HEAD", f"/v2/{repository}/manifests/{reference}", scope=f"repository:{repository}:pull", headers={"Accept": MANIFEST_TYPES}, ok=(200, 404))
+        if response.status_code != 200 or not (digest := response.headers.get("Docker-Content-Digest")):
+            return None
+        return digest, _length(response) or 0, response.headers.get("Content-Type", "").split(";")[0].strip()
 
     def mount_blob(self, repository: str, digest: str, source: str) -> bool:
         """Ask the registry to link blob ``digest`` of its repository ``source`` into

@@ -9,7 +9,7 @@ from autopack.engine import Engine
 from autopack.errors import PushError
 from autopack.events import Emit, Progress
 from autopack.plan import Keys, Plan
-from autopack.push import publish
+from autopack.push import attach, publish
 from autopack.result import BuiltImage, PushedImage
 from autopack.settings import Settings
 
@@ -41,9 +41,12 @@ def push_all(plan: Plan, built: Sequence[BuiltImage], keys: Keys, engine: Engine
             held=target.unchanged.held if target.unchanged else {},
             mode=settings.push_mode,
         )
-        pushed.append(PushedImage(image.module, results))
-        error = error or publish.failure(results)
+        done = PushedImage(image.module, results)
+        if plan.supply.any and any(r.status == "ok" for r in results):
+            done = attach.attach_all(plan, target, image, done, keys, engine, settings, emit)
+        pushed.append(done)
+        error = error or publish.failure(done.destinations)
         if many:
-            done = sum(r.status == "ok" for r in results)
-            emit(Progress("push", f"{image.module}: {done}/{len(destinations)} destinations", {"module": image.module, "key": image.module}))
+            ok = sum(r.status == "ok" for r in pushed[-1].destinations)
+            emit(Progress("push", f"{image.module}: {ok}/{len(destinations)} destinations", {"module": image.module, "key": image.module}))
     return tuple(pushed), error

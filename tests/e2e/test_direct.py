@@ -194,9 +194,15 @@ def test_spring_boot_layers_and_a_one_line_change_uploads_only_the_classes_layer
     own2 = document2["layers"][base_count:]
     assert [layer["digest"] for layer in own2[:6]] == [layer["digest"] for layer in own[:6]]
     assert own2[6]["digest"] != classes["digest"]
-    assert set(new) == {own2[6]["digest"], document2["config"]["digest"], second["destinations"][0]["digest"]}
+    # besides the classes layer, the config and the manifest: only the new image's SBOM and provenance (its own manifests and blobs)
+    supply_chain = set()
+    for attached in second["destinations"][0]["attached"]:
+        artefact = manifest(registries.a, "direct/layered", attached["digest"])
+        supply_chain |= {attached["digest"], artefact["config"]["digest"], *(layer["digest"] for layer in artefact["layers"])}
+    assert {a["kind"] for a in second["destinations"][0]["attached"]} == {"sbom", "attestation"}
+    assert set(new) == {own2[6]["digest"], document2["config"]["digest"], second["destinations"][0]["digest"]} | (supply_chain - set(before))
     image_bytes = sum(layer["size"] for layer in document2["layers"])
-    assert own2[6]["size"] < image_bytes / 100
+    assert own2[6]["size"] + sum(new[d] for d in supply_chain if d in new) < image_bytes / 100
 
 
 def _health(engine: docker.DockerClient, reference: str) -> dict:

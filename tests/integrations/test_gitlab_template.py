@@ -39,7 +39,7 @@ def test_the_hidden_job_builds_pushes_and_keeps_its_reports(template: dict[str, 
     assert all(v == "" for v in job["variables"].values())
     (script,) = job["script"]
     assert COMMAND in script
-    assert job["artifacts"] == {"when": "always", "paths": ["autopack-result.json"], "reports": {"dotenv": "autopack.env"}}
+    assert job["artifacts"] == {"when": "always", "paths": ["autopack-result.json", "autopack-result.*.json"], "reports": {"dotenv": "autopack.env", "cyclonedx": "autopack-result.*.cdx.json"}}
 
 
 def test_the_ready_job_extends_it_on_branches_and_tags(template: dict[str, Any]) -> None:

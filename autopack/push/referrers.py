@@ -1,0 +1,108 @@
+"""Attaching an image's SBOM, attestations and signature at a destination, and reading them
+back to carry them to another.
+
+Each artefact (``attest.cosign``) is pushed under cosign's tag, ``sha256-<hex>.sig`` /
+``.att`` / ``.sbom``, which is how cosign and most tools find them on any registry, and
+with OCI 1.1's ``subject``, which a registry with the referrers API indexes (it says so with
+an ``OCI-Subject`` header; the result records it as ``referrer``). The CNCF distribution
+registry has no referrers API: there the tag is the only way, and the tested one.
+
+What a tag held already (a signature by another key, another tool's attestation) is kept:
+the manifest pushed holds those layers and then ours, as cosign appends. The same artefacts
+go to every destination, so where no tag held anything the bytes, and the digests, are the
+same everywhere.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from autopack.attest import cosign
+from autopack.attest.cosign import Artefact, Layer, Subject
+from autopack.errors import PushError
+from autopack.push.registry import RegistryClient
+
+MAX_LAYER = 64 * 1024 * 1024  # an SBOM of a large service is a few MB; what is larger is not ours to carry
+
+
+@dataclass(frozen=True)
+class Attached:
+    """One artefact at one destination."""
+
+    kind: str  # signature, attestation, sbom
+    tag: str
+    digest: str  # of the artefact's manifest there
+    layers: int  # how many signatures / attestations / SBOMs it holds (ours and what was kept)
+    referrer: bool  # the registry indexed it for its referrers API
+
+
+def subject(client: RegistryClient, repository: str, digest: str) -> Subject:
+    """The image at ``digest`` as a descriptor: what every artefact's ``subject`` names."""
+    found = client.descriptor(repository, digest)
+    if found is None:
+        raise PushError(f"{client.registry}/{repository}@{digest[:19]} is not there to attach to", "push the image again")
+    return Subject(found[0], found[1], found[2] or cosign.OCI_MANIFEST)
+
+
+def attach(client: RegistryClient, repository: str, image: Subject, artefacts: Sequence[Artefact]) -> tuple[Attached, ...]:
+    """Push each artefact to ``repository``, keeping what its tag held, then ask the registry
+    what each tag holds: it must be the manifest pushed."""
+    attached = []
+    with tempfile.TemporaryDirectory(prefix="autopack-attach-") as scratch:
+        for artefact in artefacts:
+            tag = artefact.tag(image.digest)
+            kept = _layers_at(client, repository, tag, Path(scratch))
+            body, config = cosign.manifest(artefact, image, kept)
+            for blob in (config, *(layer.body for layer in artefact.layers)):
+                _upload(client, repository, blob, Path(scratch))
+            digest, indexed = client.put_referrer(repository, tag, body, cosign.OCI_MANIFEST)
+            attached.append(Attached(artefact.kind, tag, digest, len(cosign.layers_of(body)), indexed))
+    for entry in attached:
+        held = client.manifest_digest(repository, entry.tag)
+        if held != entry.digest:
+            raise PushError(f"{client.registry}/{repository}:{entry.tag} holds {held}, not the {entry.kind} pushed ({entry.digest[:19]})", "another push may have raced this one; run again")
+    return tuple(attached)
+
+
+def read(client: RegistryClient, repository: str, digest: str, kinds: Sequence[str] = tuple(cosign.KINDS)) -> tuple[Artefact, ...]:
+    """The artefacts ``repository`` holds for the image at ``digest``: what is carried to a
+    destination that lacks them (an unchanged image, pushed once with them)."""
+    found = []
+    with tempfile.TemporaryDirectory(prefix="autopack-referrers-") as scratch:
+        for kind in kinds:
+            suffix, media_type = cosign.KINDS[kind]
+            layers = _layers_at(client, repository, f"{digest.replace(':', '-')}.{suffix}", Path(scratch))
+            if layers:
+                found.append(Artefact(kind, suffix, media_type, tuple(layers)))
+    return tuple(found)
+
+
+def _layers_at(client: RegistryClient, repository: str, tag: str, scratch: Path) -> list[Layer]:
+    """The layers of the artefact manifest under ``tag``, with their bytes; none if there is none."""
+    if client.manifest_digest(repository, tag) is None:
+        return []
+    body, _ = client.raw_manifest(repository, tag)
+    try:
+        described = cosign.layers_of(body)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise PushError(f"{client.registry}/{repository}:{tag} holds a manifest autopack cannot read ({type(e).__name__})", f"check it, or delete the tag {tag}") from None
+    layers = []
+    for media_type, digest, size, notes in described:
+        if size > MAX_LAYER:
+            raise PushError(f"{client.registry}/{repository}:{tag} has a {size}-byte layer", f"an artefact that large is not autopack's to keep; delete the tag {tag}")
+        path = scratch / digest.replace(":", "-")
+        client.download_blob(repository, digest, path)
+        layers.append(Layer(media_type, path.read_bytes(), notes))
+    return layers
+
+
+def _upload(client: RegistryClient, repository: str, blob: bytes, scratch: Path) -> None:
+    layer = Layer("", blob)
+    if client.blob_exists(repository, layer.digest):
+        return
+    path = scratch / f"up-{layer.digest.replace(':', '-')}"
+    path.write_bytes(blob)
+    client.upload_blob(repository, layer.digest, path, lambda _: None)

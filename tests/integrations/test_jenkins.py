@@ -62,6 +62,8 @@ SCENARIOS: dict[str, tuple[dict[str, Any], int, dict[str, Any] | None]] = {
             "subdir": "services/orders",
             "registryCredentialsId": "registry-push",
             "scmCredentialsId": "git-read",
+            "signingKeyCredentialsId": "cosign-key",
+            "signingPasswordCredentialsId": "cosign-password",
             "extraArgs": ["--skip-tests"],
         },
         0,
@@ -100,6 +102,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], int, dict[str, Any] | None]] = {
     "destination-as-map-key": ({"push": ["registry-a.example.com/team/orders"], "registryCredentialsId": {"registry-a.example.com/team/orders": "a-push"}}, 0, RESULT_OK),
     "clashing-keys": ({"push": ["a-b.example.com/x", "a.b.example.com/x"], "registryCredentialsId": {"a-b.example.com": "one", "a.b.example.com": "two"}}, 0, RESULT_OK),
     "credentials-without-push": ({"registryCredentialsId": "registry-push"}, 0, RESULT_OK),
+    "password-without-key": ({"push": ["registry-a.example.com/team/orders"], "signingPasswordCredentialsId": "cosign-password"}, 0, RESULT_OK),
 }
 
 
@@ -195,7 +198,10 @@ def test_svn_revision_numbers_and_a_result_file_with_a_space(outcomes: dict[str,
     )
     assert calls(outcome, "fileExists") == [{"step": "fileExists", "file": "out/autopack result.json"}]
     assert calls(outcome, "readJSON") == [{"step": "readJSON", "file": "out/autopack result.json", "returnPojo": True}]
-    assert calls(outcome, "archiveArtifacts") == [{"step": "archiveArtifacts", "artifacts": "out/autopack result.json", "allowEmptyArchive": True}]
+    assert calls(outcome, "archiveArtifacts") == [
+        {"step": "archiveArtifacts", "artifacts": "out/autopack result.json", "allowEmptyArchive": True},
+        {"step": "archiveArtifacts", "artifacts": "out/autopack result.*.json", "allowEmptyArchive": True},
+    ]
 
 
 def test_a_hostile_tag_is_one_quoted_argument(outcomes: dict[str, dict[str, Any]]) -> None:
@@ -239,7 +245,10 @@ def test_one_registry_credential_is_bound_per_destination_registry_and_scm_to_gi
         {"binding": "usernamePassword", "credentialsId": "registry-push", "usernameVariable": "AUTOPACK_REGISTRY_USER_REGISTRY_B_EXAMPLE_COM_5000", "passwordVariable": "AUTOPACK_REGISTRY_PASSWORD_REGISTRY_B_EXAMPLE_COM_5000"},
         {"binding": "usernamePassword", "credentialsId": "git-read", "usernameVariable": "AUTOPACK_GIT_USER", "passwordVariable": "AUTOPACK_GIT_PASSWORD"},
         {"binding": "usernamePassword", "credentialsId": "git-read", "usernameVariable": "AUTOPACK_SVN_USER", "passwordVariable": "AUTOPACK_SVN_PASSWORD"},
+        {"binding": "file", "credentialsId": "cosign-key", "variable": "AUTOPACK_SIGN_KEY"},
+        {"binding": "string", "credentialsId": "cosign-password", "variable": "COSIGN_PASSWORD"},
     ]
+    assert the_sh(outcomes["full"])["env"]["COSIGN_PASSWORD"] == "SECRET-text-of-cosign-password"
 
 
 def test_a_map_names_a_credential_per_registry_with_autopacks_own_keys(outcomes: dict[str, dict[str, Any]]) -> None:
@@ -275,8 +284,11 @@ def test_secrets_travel_only_in_the_environment(outcomes: dict[str, dict[str, An
 
 def test_the_result_is_archived_and_returned(outcomes: dict[str, dict[str, Any]]) -> None:
     outcome = outcomes["full"]
-    assert [c["step"] for c in outcome["calls"]] == ["withCredentials", "sh", "fileExists", "readJSON", "archiveArtifacts"]
-    assert calls(outcome, "archiveArtifacts") == [{"step": "archiveArtifacts", "artifacts": "autopack-result.json", "allowEmptyArchive": True}]
+    assert [c["step"] for c in outcome["calls"]] == ["withCredentials", "sh", "fileExists", "readJSON", "archiveArtifacts", "archiveArtifacts"]
+    assert calls(outcome, "archiveArtifacts") == [
+        {"step": "archiveArtifacts", "artifacts": "autopack-result.json", "allowEmptyArchive": True},
+        {"step": "archiveArtifacts", "artifacts": "autopack-result.*.json", "allowEmptyArchive": True},  # the SBOM and provenance beside it
+    ]
     assert outcome["returned"] == RESULT_OK
     assert outcome["failed"] is None
 
@@ -285,7 +297,7 @@ def test_a_failed_run_fails_the_step_with_autopacks_message_after_archiving(outc
     outcome = outcomes["push-failed"]
     error = RESULT_PUSH_FAILED["error"]
     assert outcome["failed"] == f"autopack failed (exit 6): {error['message']} \u2014 {error['hint']}"
-    assert [c["step"] for c in outcome["calls"]] == ["withCredentials", "sh", "fileExists", "readJSON", "archiveArtifacts", "error"]
+    assert [c["step"] for c in outcome["calls"]] == ["withCredentials", "sh", "fileExists", "readJSON", "archiveArtifacts", "archiveArtifacts", "error"]
 
 
 def test_a_failed_run_without_a_result_file_still_fails_with_its_exit_code(outcomes: dict[str, dict[str, Any]]) -> None:
@@ -293,7 +305,7 @@ def test_a_failed_run_without_a_result_file_still_fails_with_its_exit_code(outco
     assert outcome["failed"].startswith("autopack failed (exit 2): ")
     assert "autopack-result.json" in outcome["failed"]
     assert calls(outcome, "readJSON") == []
-    assert calls(outcome, "archiveArtifacts") == [{"step": "archiveArtifacts", "artifacts": "autopack-result.json", "allowEmptyArchive": True}]
+    assert calls(outcome, "archiveArtifacts")[0] == {"step": "archiveArtifacts", "artifacts": "autopack-result.json", "allowEmptyArchive": True}
 
 
 @pytest.mark.parametrize(
@@ -304,6 +316,7 @@ def test_a_failed_run_without_a_result_file_still_fails_with_its_exit_code(outco
         ("destination-as-map-key", ["registry-a.example.com/team/orders", "host[:port]"]),
         ("clashing-keys", ["a-b.example.com", "a.b.example.com", "A_B_EXAMPLE_COM"]),
         ("credentials-without-push", ["registryCredentialsId", "push"]),
+        ("password-without-key", ["signingPasswordCredentialsId", "signingKeyCredentialsId"]),
     ],
 )
 def test_mistakes_fail_before_anything_runs(outcomes: dict[str, dict[str, Any]], name: str, words: list[str]) -> None:
@@ -321,7 +334,7 @@ def test_every_argument_is_documented() -> None:
     source = STEP.read_text()
     known = source.split("List knownKeys() {", 1)[1].split("]", 1)[0]
     keys = [k.strip().strip("'") for k in known.split("[", 1)[1].replace("\n", " ").split(",")]
-    assert "registryCredentialsId" in keys and len(keys) == 13
+    assert "registryCredentialsId" in keys and len(keys) == 15
     help_text = (LIBRARY / "vars" / "autopack.txt").read_text()
     readme = (LIBRARY / "README.md").read_text()
     for key in keys:

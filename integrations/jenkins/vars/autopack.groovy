@@ -34,6 +34,8 @@ def call(Map args = [:]) {
         }
     }
     archiveArtifacts(artifacts: resultFile, allowEmptyArchive: true)
+    // Each image's SBOM and provenance, written beside the result file: <result>.<module>.cdx.json, .provenance.json
+    archiveArtifacts(artifacts: supplyChainFiles(resultFile), allowEmptyArchive: true)
     if (status != 0) {
         error("autopack failed (exit ${status}): " + failureText(result, resultFile))
     }
@@ -42,7 +44,8 @@ def call(Map args = [:]) {
 
 List knownKeys() {
     return ['source', 'push', 'tags', 'mavenArgs', 'image', 'ref', 'revision', 'subdir',
-            'registryCredentialsId', 'scmCredentialsId', 'resultFile', 'extraArgs', 'command']
+            'registryCredentialsId', 'scmCredentialsId', 'signingKeyCredentialsId', 'signingPasswordCredentialsId',
+            'resultFile', 'extraArgs', 'command']
 }
 
 void checkKeys(Map opts) {
@@ -117,7 +120,26 @@ List credentialBindings(Map opts, List destinations) {
         bindings << usernamePassword(credentialsId: scmId, usernameVariable: 'AUTOPACK_GIT_USER', passwordVariable: 'AUTOPACK_GIT_PASSWORD')
         bindings << usernamePassword(credentialsId: scmId, usernameVariable: 'AUTOPACK_SVN_USER', passwordVariable: 'AUTOPACK_SVN_PASSWORD')
     }
+    // A "Secret file" holding the cosign key (autopack reads AUTOPACK_SIGN_KEY as --sign-key),
+    // and a "Secret text" with its password in cosign's own variable.
+    String keyId = text(opts.signingKeyCredentialsId)
+    if (keyId) {
+        bindings << file(credentialsId: keyId, variable: 'AUTOPACK_SIGN_KEY')
+    }
+    String passwordId = text(opts.signingPasswordCredentialsId)
+    if (passwordId) {
+        if (!keyId) {
+            error("autopack: signingPasswordCredentialsId needs signingKeyCredentialsId, the key it unlocks")
+        }
+        bindings << string(credentialsId: passwordId, variable: 'COSIGN_PASSWORD')
+    }
     return bindings
+}
+
+/** The Ant pattern of the SBOM and provenance files autopack writes beside ``resultFile``. */
+String supplyChainFiles(String resultFile) {
+    String stem = resultFile.endsWith('.json') ? resultFile.substring(0, resultFile.length() - 5) : resultFile
+    return stem + '.*.json'
 }
 
 /** registry host[:port] -> credentials id. One id serves every destination's registry; a Map

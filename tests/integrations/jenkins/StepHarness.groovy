@@ -27,12 +27,20 @@ Map runScenario(Class stepClass, Map scenario) {
         return scenario.status == null ? 0 : scenario.status
     })
     binding.setVariable('usernamePassword', { Map a -> [binding: 'usernamePassword'] + a })
+    binding.setVariable('file', { Map a -> [binding: 'file'] + a })
+    binding.setVariable('string', { Map a -> [binding: 'string'] + a })
     binding.setVariable('withCredentials', { List bindings, Closure body ->
         calls << [step: 'withCredentials', bindings: bindings]
         Map saved = new TreeMap(env)
         for (b in bindings) {
-            env[b.usernameVariable] = 'user-of-' + b.credentialsId
-            env[b.passwordVariable] = 'SECRET-password-of-' + b.credentialsId
+            if (b.binding == 'usernamePassword') {
+                env[b.usernameVariable] = 'user-of-' + b.credentialsId
+                env[b.passwordVariable] = 'SECRET-password-of-' + b.credentialsId
+            } else if (b.binding == 'file') {
+                env[b.variable] = '/var/jenkins/secrets/file-of-' + b.credentialsId  // a path: not secret itself
+            } else {
+                env[b.variable] = 'SECRET-text-of-' + b.credentialsId
+            }
         }
         try {
             return body()

@@ -3,9 +3,10 @@ back to carry them to another.
 
 Each artefact (``attest.cosign``) is pushed under cosign's tag, ``sha256-<hex>.sig`` /
 ``.att`` / ``.sbom``, which is how cosign and most tools find them on any registry, and
-with OCI 1.1's ``subject``, which a registry with the referrers API indexes (it says so with
-an ``OCI-Subject`` header; the result records it as ``referrer``). The CNCF distribution
-registry has no referrers API: there the tag is the only way, and the tested one.
+with OCI 1.1's ``subject``, which a registry with the referrers API indexes (it may say so
+with an ``OCI-Subject`` header; the referrers endpoint is asked either way, and the result
+records ``referrer``). The CNCF distribution registry has no referrers API: there the tag is
+the only way.
 
 What a tag held already (a signature by another key, another tool's attestation) is kept:
 the manifest pushed holds those layers and then ours, as cosign appends. The same artefacts
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from autopack.attest import cosign
@@ -64,7 +65,9 @@ def attach(client: RegistryClient, repository: str, image: Subject, artefacts: S
         held = client.manifest_digest(repository, entry.tag)
         if held != entry.digest:
             raise PushError(f"{client.registry}/{repository}:{entry.tag} holds {held}, not the {entry.kind} pushed ({entry.digest[:19]})", "another push may have raced this one; run again")
-    return tuple(attached)
+    # Not every registry with the API says so on the PUT (go-containerregistry's does not): asked once.
+    listed = client.referrers(repository, image.digest)
+    return tuple(replace(entry, referrer=entry.referrer or (listed is not None and entry.digest in listed)) for entry in attached)
 
 
 def read(client: RegistryClient, repository: str, digest: str, kinds: Sequence[str] = tuple(cosign.KINDS)) -> tuple[Artefact, ...]:

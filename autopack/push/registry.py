@@ -66,6 +66,7 @@ MANIFEST_TYPES = ", ".join(
         "application/vnd.oci.image.index.v1+json",
     )
 )
+_CANCEL_ANSWERS = (200, 202, 204, 400, 401, 403, 404, 405)  # cancelling an upload: a courtesy whatever the answer
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
@@ -254,8 +255,9 @@ class RegistryClient:
             location = response.headers.get("Location")
             if location:
                 # Cancelling is a courtesy: distribution's token auth wants the "*" action for
-                # any DELETE, which a push grant lacks — a 401/403 here still proves push rights.
-                self._request("DELETE", location, scope=f"repository:{repository}:pull,push", ok=(204, 404, 405, 200, 401, 403))
+                # any DELETE, which a push grant lacks, and go-containerregistry's registry
+                # answers 400 — whatever it answers, the opened upload proved push rights.
+                self._request("DELETE", location, scope=f"repository:{repository}:pull,push", ok=_CANCEL_ANSWERS)
             return
         raise self._refusal(response, f"push to {self.registry}/{repository}")
 
@@ -320,6 +322,18 @@ class RegistryClient:
             raise self._refusal(response, f"push to {self.registry}/{repository}")
         return response.headers.get("Docker-Content-Digest") or f"sha256:{hashlib.sha256(body).hexdigest()}", "OCI-Subject" in response.headers
 
+    def referrers(self, repository: str, digest: str) -> list[str] | None:
+        """The manifests the OCI 1.1 referrers API lists for ``digest``, or None where the
+        registry has no such API (it answers 404, or with something other than an index)."""
+        response = self._request("GET", f"/v2/{repository}/referrers/{digest}", scope=f"repository:{repository}:pull", headers={"Accept": "application/vnd.oci.image.index.v1+json"}, ok=(200, 400, 404, 405))
+        if response.status_code != 200:
+            return None
+        try:
+            listed = response.json().get("manifests")
+        except (ValueError, AttributeError):
+            return None
+        return [str(m.get("digest")) for m in listed if isinstance(m, dict)] if isinstance(listed, list) else None
+
     def descriptor(self, repository: str, reference: str) -> tuple[str, int, str] | None:
         """The digest, size and media type of the manifest ``reference`` names (a HEAD), or None."""
         response = self._request("HEAD", f"/v2/{repository}/manifests/{reference}", scope=f"repository:{repository}:pull", headers={"Accept": MANIFEST_TYPES}, ok=(200, 404))
@@ -334,7 +348,7 @@ class RegistryClient:
         scope = f"repository:{repository}:pull,push repository:{source}:pull"
         response = self._request("POST", f"/v2/{repository}/blobs/uploads/?mount={digest}&from={source}", scope=scope, ok=(201, 202, 401, 403, 404))
         if response.status_code == 202 and (location := response.headers.get("Location")):
-            self._request("DELETE", location, scope=scope, ok=(204, 404, 405, 200, 401, 403))
+            self._request("DELETE", location, scope=scope, ok=_CANCEL_ANSWERS)
         return response.status_code == 201
 
     def blob_exists(self, repository: str, digest: str) -> bool:

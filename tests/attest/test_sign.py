@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from autopack import secrets
 from autopack.attest.sign import CommandSigner, KeySigner, dsse_envelope, load_key, pae, read_password, simple_signing_payload
 from autopack.errors import PushError, UsageError
-from tests.servers.cosign import cosign, cosign_env  # noqa: F401  (a fixture)
+from tests.servers.go_tools import cosign, cosign_env  # noqa: F401  (a fixture)
 
 PAYLOAD = b'{"hello":"world","n":1}\n'
 PASSWORD = "correct-horse-battery-7"

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.conftest import TEST_MAVEN_REPO, autopack, copy_fixture, git
-from tests.servers.cosign import cosign  # noqa: F401  (fixture)
+from tests.servers.go_tools import ReferrersRegistry, cosign, referrers_registry, referrers_registry_binary  # noqa: F401  (fixtures)
 from tests.servers.fixtures import B_PASSWORD, B_USER, registries  # noqa: F401  (fixture)
 from tests.servers.registry import MANIFEST_TYPES, Registry
 
@@ -260,3 +260,21 @@ def test_an_sbom_without_push_is_written_beside_the_result(tmp_path, engine, ima
     assert Path(files["files"]["sbom"]).parent == result_file.parent
     assert sbom["metadata"]["component"]["version"].startswith("sha256:")
     assert "provenance" not in files["files"]  # only what was asked for without a push
+
+
+def test_a_registry_with_the_referrers_api_lists_the_artefacts_and_one_without_has_the_tags(tmp_path, registries, referrers_registry: ReferrersRegistry, engine, cosign_or_none):  # noqa: F811
+    project = copy_fixture("hello-service", tmp_path, as_git=True)
+    key, public = signing_key(tmp_path, cosign_or_none)
+    data, _, _ = build(project, tmp_path, "--push", f"{referrers_registry.host}/supply/ref", "--push", f"{registries.a.host}/supply/ref", "--sign-key", key, env={"COSIGN_PASSWORD": PASSWORD})
+    there = {d["registry"]: d for d in data["destinations"]}
+    digest = there[referrers_registry.host]["digest"]
+    assert there[registries.a.host]["digest"] == digest
+    assert all(a["referrer"] for a in there[referrers_registry.host]["attached"])
+    assert not any(a["referrer"] for a in there[registries.a.host]["attached"])
+    listed = {m["digest"] for m in referrers_registry.referrers("supply/ref", digest)}
+    assert listed == {a["digest"] for a in there[referrers_registry.host]["attached"]}
+    # the same artefacts, the same bytes, in both: the digests agree
+    assert {a["kind"]: a["digest"] for a in there[referrers_registry.host]["attached"]} == {a["kind"]: a["digest"] for a in there[registries.a.host]["attached"]}
+    if cosign_or_none:
+        verified = subprocess.run([cosign_or_none, "verify", "--key", str(public), "--insecure-ignore-tlog=true", "--allow-http-registry", "--allow-insecure-registry", f"{referrers_registry.host}/supply/ref@{digest}"], capture_output=True, text=True, timeout=120, env={**os.environ, "TUF_ROOT": str(tmp_path / "tuf")})
+        assert verified.returncode == 0, verified.stderr[-2000:]

@@ -57,7 +57,7 @@ def statement(build: Build) -> bytes:
     if build.revision and vcs:
         url = secrets.strip_url_credentials(build.source_url)
         uri = url if url.startswith(f"{vcs}+") else f"{vcs}+{url}"
-        if build.ref:
+        if build.ref and vcs == "git":  # an svn URL's path is its branch already, and "@" is svn's peg revision
             uri += f"@{build.ref}"
         resolved.append({"uri": uri, "digest": {"gitCommit" if vcs == "git" else "svnRevision": build.revision}})
     if build.base is not None:

@@ -31,9 +31,14 @@ def rows(data: dict[str, Any]) -> list[tuple[str, str]]:
         detail = f"{d['status']} {digest}".strip() + (f" ({d['attempts']} attempts)" if d["attempts"] > 1 else "")
         if d["unchangedTags"]:
             detail += f", unchanged: {', '.join(d['unchangedTags'])}"
+        if d.get("attached"):
+            detail += f", attached: {', '.join(sorted(a['kind'] for a in d['attached']))}"
         if d["error"]:
             detail += f" — {d['error']}"
         out.append(("push", f"{d['destination']}: {detail}"))
+    for image in (data.get("supplyChain") or {}).get("images", []):
+        for kind, path in image["files"].items():
+            out.append((kind, f"{image['module']}: {path}" if several else path))
     if data.get("stages"):
         out.append(("stages", "  ".join(f"{s['name']} {s['seconds']:.1f}s" + ("" if s["status"] == "ok" else f" ({s['status']})") for s in data["stages"])))
     for name, path in data.get("logs", {}).items():

@@ -207,6 +207,19 @@ def test_summary_rows_of_a_built_image() -> None:
     assert not any(key == "planned" for key, _ in rows)
 
 
+def test_summary_names_what_each_destination_got_attached_and_the_files_written() -> None:
+    data = {
+        "status": "ok",
+        "exitCode": 0,
+        "images": [],
+        "destinations": [{"destination": "r.example.com/team/app", "status": "ok", "digest": "sha256:" + "ab" * 32, "attempts": 1, "unchangedTags": [], "error": None, "attached": [{"kind": "sbom"}, {"kind": "signature"}]}],
+        "supplyChain": {"images": [{"module": "app", "files": {"sbom": "/out/r.app.cdx.json", "provenance": "/out/r.app.provenance.json"}}]},
+    }
+    rows = summary.rows(data)
+    assert ("push", f"r.example.com/team/app: ok {'ab' * 6}, attached: sbom, signature") in rows
+    assert ("sbom", "/out/r.app.cdx.json") in rows and ("provenance", "/out/r.app.provenance.json") in rows
+
+
 def test_gitlab_sections_wrap_each_stage_and_colour_is_only_where_asked():
     import io
     import re

@@ -8,7 +8,7 @@ import functools
 import json
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 MASK = "******"
@@ -48,6 +48,23 @@ def register_environment(environ: Mapping[str, str]) -> None:
     for name, value in environ.items():
         if _SECRET_NAME.search(name.upper()):
             _mask(value)
+
+
+# The credentials autopack itself holds for git, svn and registries: a child (Maven, an
+# external signer) is never their host, so it never gets them.
+CREDENTIAL_VARIABLES = re.compile(
+    r"^(AUTOPACK_(GIT_(USER|PASSWORD|TOKEN)|SVN_(USER|PASSWORD)|REGISTRY_(USER|PASSWORD)_\w+)|GITLAB_TOKEN|CI_JOB_TOKEN"
+    r"|CI_REGISTRY_PASSWORD|CI_REGISTRY_USER|CI_DEPLOY_PASSWORD|DOCKER_AUTH_CONFIG)$"
+)
+
+
+def child_environment(environ: Mapping[str, str], passed: Sequence[str] = (), *, by_value: bool = True) -> dict[str, str]:
+    """``environ`` for a child: minus the credentials autopack holds (by name), and with
+    ``by_value`` any variable holding a registered secret; ``passed`` (``--maven-env NAME``)
+    names variables to hand on all the same. An external signer keeps the secrets that are
+    not autopack's (``by_value=False``): a KMS client needs its own."""
+    held_values = held() if by_value else frozenset()
+    return {name: value for name, value in environ.items() if name in passed or not (CREDENTIAL_VARIABLES.match(name) or value in held_values)}
 
 
 def redact(text: str) -> str:

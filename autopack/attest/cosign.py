@@ -95,8 +95,18 @@ def sbom(document: bytes) -> Artefact:
 
 def manifest(artefact: Artefact, subject: Subject, kept: Sequence[Layer] = ()) -> tuple[bytes, bytes]:
     """The artefact's manifest and config bytes. ``kept``: the layers the tag held already
-    (another key's signature, another tool's attestation) stay, first, as cosign appends."""
-    layers = [*(layer for layer in kept if not any(supersedes(mine, layer, artefact.verify) for mine in artefact.layers)), *artefact.layers]
+    (another key's signature, another tool's attestation) stay, first, as cosign appends;
+    this key's signature of the same payload stays instead of a new one (the tag is then
+    unchanged: a signature is not made anew every run, as cosign does not either)."""
+    mine, layers = list(artefact.layers), []
+    for layer in kept:
+        same = next((m for m in mine if supersedes(m, layer, artefact.verify)), None)
+        if same is None:
+            layers.append(layer)  # another key's, another statement's, another format's: it stays
+        elif same.media_type == SIGNATURE_LAYER:  # this key signed this payload already: that signature stands
+            layers.append(layer)
+            mine.remove(same)
+    layers += mine  # ours replace the rest of what they supersede
     config = _compact({"architecture": "", "created": _ZERO_TIME, "history": [{"created": _ZERO_TIME}], "os": "", "rootfs": {"type": "layers", "diff_ids": [layer.digest for layer in layers]}, "config": {}})
     document = {
         "schemaVersion": 2,

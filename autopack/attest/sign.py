@@ -252,7 +252,9 @@ class CommandSigner:
         # may print raw bytes; the rules it follows (argv, own process group, a bounded wait,
         # redacted messages) are kept here.
         try:
-            proc = subprocess.Popen(list(self.argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(self.env) if self.env is not None else None, start_new_session=True)
+            # The registry, git and svn logins autopack holds are not the signer's to see.
+            env = dict(self.env) if self.env is not None else secrets.child_environment(os.environ, by_value=False)
+            proc = subprocess.Popen(list(self.argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
         except OSError as e:
             raise UsageError(f"the sign command {self.name} cannot be run: {e.strerror or e}", "check --sign-command: its first word must be a program on PATH or a path") from e
         try:

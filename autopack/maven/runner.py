@@ -176,19 +176,6 @@ class MavenWatcher:
 
 # Credentials autopack itself reads (git, svn, registries): the project's build and its tests
 # never see them. Any other variable whose value is one of those secrets goes too.
-_CREDENTIAL_VARIABLES = re.compile(
-    r"^(AUTOPACK_(GIT_(USER|PASSWORD|TOKEN)|SVN_(USER|PASSWORD)|REGISTRY_(USER|PASSWORD)_\w+)|GITLAB_TOKEN|CI_JOB_TOKEN"
-    r"|CI_REGISTRY_PASSWORD|CI_REGISTRY_USER|CI_DEPLOY_PASSWORD|DOCKER_AUTH_CONFIG)$"
-)
-
-
-def maven_environment(environ: Mapping[str, str], passed: Sequence[str] = ()) -> dict[str, str]:
-    """The user's environment minus the secrets autopack holds for git, svn and registries;
-    ``passed`` (``--maven-env NAME``) names variables to hand on all the same."""
-    held = secrets.held()
-    return {name: value for name, value in environ.items() if name in passed or not (_CREDENTIAL_VARIABLES.match(name) or value in held)}
-
-
 def run_maven(settings: Settings, project: Project, emit: Emit, log: Path, projects: Sequence[str] = (), config: MavenConfig | None = None) -> MavenBuild:
     """Run Maven once for the whole reactor. A Maven that fails gives a ``MavenBuild`` with
     its ``error``, and the modules and files it got to; only a Maven that cannot start
@@ -204,7 +191,7 @@ def run_maven(settings: Settings, project: Project, emit: Emit, log: Path, proje
         emit(LogLine(STAGE, "$ " + " ".join(argv), "info"))
         started, wall = time.monotonic(), time.time()
         try:
-            process.run(argv, cwd=project.directory, env=maven_environment(os.environ, settings.maven_env), on_line=watcher, log_path=log)
+            process.run(argv, cwd=project.directory, env=secrets.child_environment(os.environ, settings.maven_env), on_line=watcher, log_path=log)
         except process.ProcessFailed as e:
             if e.completed.returncode == 127:
                 raise MavenError(f"{argv[0]}: command not found", "install Maven (apt-get install maven) or add ./mvnw to the project") from e

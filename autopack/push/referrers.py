@@ -16,6 +16,7 @@ same everywhere.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -50,24 +51,33 @@ def subject(client: RegistryClient, repository: str, digest: str) -> Subject:
 
 def attach(client: RegistryClient, repository: str, image: Subject, artefacts: Sequence[Artefact]) -> tuple[Attached, ...]:
     """Push each artefact to ``repository``, keeping what its tag held, then ask the registry
-    what each tag holds: it must be the manifest pushed."""
+    what each tag holds: it must be the manifest pushed. A tag that holds that very manifest
+    already (a run with nothing new to say: an unchanged image, this key's signature of this
+    digest) is left as it is: nothing is written."""
     attached = []
     with tempfile.TemporaryDirectory(prefix="autopack-attach-") as scratch:
         for artefact in artefacts:
             tag = artefact.tag(image.digest)
-            kept = _layers_at(client, repository, tag, Path(scratch))
-            body, config = cosign.manifest(artefact, image, kept)
-            for blob in (config, *(layer.body for layer in artefact.layers)):
-                _upload(client, repository, blob, Path(scratch))
-            digest, indexed = client.put_referrer(repository, tag, body, cosign.OCI_MANIFEST)
-            attached.append(Attached(artefact.kind, tag, digest, len(cosign.layers_of(body)), indexed))
-    for entry in attached:
-        held = client.manifest_digest(repository, entry.tag)
-        if held != entry.digest:
-            raise PushError(f"{client.registry}/{repository}:{entry.tag} holds {held}, not the {entry.kind} pushed ({entry.digest[:19]})", "another push may have raced this one; run again")
+            there = client.manifest_digest(repository, tag)
+            body, config = cosign.manifest(artefact, image)
+            if there != _digest(body) and there is not None:  # the tag holds more, or other, layers: kept, merged
+                body, config = cosign.manifest(artefact, image, _layers_at(client, repository, tag, Path(scratch)))
+            indexed = False
+            if there != _digest(body):
+                for blob in (config, *(layer.body for layer in artefact.layers)):
+                    _upload(client, repository, blob, Path(scratch))
+                indexed = client.put_referrer(repository, tag, body, cosign.OCI_MANIFEST)[1]
+                there = client.manifest_digest(repository, tag)
+                if there != _digest(body):
+                    raise PushError(f"{client.registry}/{repository}:{tag} holds {there}, not the {artefact.kind} pushed ({_digest(body)[:19]})", "another push may have raced this one; run again")
+            attached.append(Attached(artefact.kind, tag, _digest(body), len(cosign.layers_of(body)), indexed))
     # Not every registry with the API says so on the PUT (go-containerregistry's does not): asked once.
     listed = client.referrers(repository, image.digest)
     return tuple(replace(entry, referrer=entry.referrer or (listed is not None and entry.digest in listed)) for entry in attached)
+
+
+def _digest(body: bytes) -> str:
+    return f"sha256:{hashlib.sha256(body).hexdigest()}"
 
 
 def read(client: RegistryClient, repository: str, digest: str, kinds: Sequence[str] = tuple(cosign.KINDS)) -> tuple[Artefact, ...]:
@@ -103,9 +113,9 @@ def _layers_at(client: RegistryClient, repository: str, tag: str, scratch: Path)
 
 
 def _upload(client: RegistryClient, repository: str, blob: bytes, scratch: Path) -> None:
-    layer = Layer("", blob)
-    if client.blob_exists(repository, layer.digest):
+    digest = _digest(blob)
+    if client.blob_exists(repository, digest):
         return
-    path = scratch / f"up-{layer.digest.replace(':', '-')}"
+    path = scratch / f"up-{digest.replace(':', '-')}"
     path.write_bytes(blob)
-    client.upload_blob(repository, layer.digest, path, lambda _: None)
+    client.upload_blob(repository, digest, path, lambda _: None)

@@ -40,13 +40,15 @@ def test_a_signature_manifest_is_cosigns_with_the_subject_and_artifact_type():
     assert layer["mediaType"] == cosign.SIGNATURE_LAYER and set(layer["annotations"]) == {cosign.SIGNATURE_ANNOTATION}
 
 
-def test_signing_again_replaces_this_keys_signature_and_keeps_another_keys():
+def test_signing_again_keeps_this_keys_signature_and_another_keys():
+    """As cosign: a payload this key signed already is not signed anew (the tag stays as it is)."""
     mine, other = key(), key()
     first, theirs, again = signed(mine), signed(other), signed(mine)
     assert first.layers[0].annotations != again.layers[0].annotations  # ECDSA: a new signature each time
     body, _ = cosign.manifest(again, SUBJECT, kept=[*first.layers, *theirs.layers])
     layers = json.loads(body)["layers"]
-    assert [layer["annotations"][cosign.SIGNATURE_ANNOTATION] for layer in layers] == [theirs.layers[0].annotations[cosign.SIGNATURE_ANNOTATION], again.layers[0].annotations[cosign.SIGNATURE_ANNOTATION]]
+    assert [layer["annotations"][cosign.SIGNATURE_ANNOTATION] for layer in layers] == [first.layers[0].annotations[cosign.SIGNATURE_ANNOTATION], theirs.layers[0].annotations[cosign.SIGNATURE_ANNOTATION]]
+    assert body == cosign.manifest(first, SUBJECT, kept=[*first.layers, *theirs.layers])[0]
 
 
 def test_an_external_signers_signature_is_added_beside_what_is_there():

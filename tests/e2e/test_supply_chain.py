@@ -12,6 +12,7 @@ commit; a signature that verifies with the public key.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -25,8 +26,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.conftest import TEST_MAVEN_REPO, autopack, copy_fixture, git
-from tests.servers.go_tools import ReferrersRegistry, cosign, referrers_registry, referrers_registry_binary  # noqa: F401  (fixtures)
 from tests.servers.fixtures import B_PASSWORD, B_USER, registries  # noqa: F401  (fixture)
+from tests.servers.go_tools import ReferrersRegistry, cosign, referrers_registry, referrers_registry_binary  # noqa: F401  (fixtures)
 from tests.servers.registry import MANIFEST_TYPES, Registry
 
 pytestmark = pytest.mark.e2e
@@ -67,7 +68,7 @@ def artefact(registry: Registry, repository: str, digest: str, suffix: str) -> t
     bodies = []
     for layer in document["layers"]:
         body = get(registry, f"{repository}/blobs/{layer['digest']}").content
-        assert "sha256:" + __import__("hashlib").sha256(body).hexdigest() == layer["digest"]
+        assert "sha256:" + hashlib.sha256(body).hexdigest() == layer["digest"]
         bodies.append(body)
     return document, bodies
 
@@ -210,16 +211,18 @@ def test_an_unchanged_image_carries_its_artefacts_to_a_new_destination_and_a_tag
     assert {s["predicateType"] for s in statements} == {"https://slsa.dev/provenance/v1", "https://cyclonedx.org/bom"}
     assert all(s["subject"][0]["digest"]["sha256"] == digest.removeprefix("sha256:") for s in statements)
 
-    # another key signs too: its signature joins the tag; this key signing again replaces only its own
+    # another key signs too: its signature joins the tag; this key signing again changes nothing
     (tmp_path / "other").mkdir()
     other_key, other_public = signing_key(tmp_path / "other", None)
     build(project, tmp_path, "--push", f"{a.host}/supply/hello", "--sign-key", other_key, env=env)
+    signed_twice = a.manifest_digest("supply/hello", f"{digest.replace(':', '-')}.sig")
     build(project, tmp_path, "--push", f"{a.host}/supply/hello", "--sign-key", key, env=env)
+    assert a.manifest_digest("supply/hello", f"{digest.replace(':', '-')}.sig") == signed_twice
     manifest, payloads = artefact(a, "supply/hello", digest, "sig")
     assert len(manifest["layers"]) == 2 and payloads == [payload, payload]  # one payload for the digest, a signature per key
     signatures = [layer["annotations"]["dev.cosignproject.cosign/signature"] for layer in manifest["layers"]]
-    verify_independently(other_public, payload, signatures[0])
-    verify_independently(public, payload, signatures[1])
+    verify_independently(public, payload, signatures[0])
+    verify_independently(other_public, payload, signatures[1])
     _, again = artefact(a, "supply/hello", digest, "att")
     assert again == envelopes  # an unchanged image's statements are carried, not made again, and never pile up
 
@@ -243,13 +246,19 @@ def test_an_external_signer_signs_by_digest(tmp_path, registries, engine):  # no
     pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     public = tmp_path / "kms.pub"
     public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    data, out, _ = build(project, tmp_path, "--push", f"{registries.a.host}/supply/kms", "--sign-command", f"openssl dgst -sha256 -sign {pem}", "--no-sbom")
+    seen = tmp_path / "signer-env"
+    signer = f"sh -c 'env > {seen}; exec openssl dgst -sha256 -sign {pem}'"
+    data, out, _ = build(project, tmp_path, "--push", f"{registries.b.host}/supply/kms", "--sign-command", signer, "--no-sbom", env={**login_env(registries.b), "KMS_TOKEN": "kms-own-token-9c1e"})
     [pushed] = data["destinations"]
     assert {a["kind"] for a in pushed["attached"]} == {"signature", "attestation"}
-    manifest, [payload] = artefact(registries.a, "supply/kms", pushed["digest"], "sig")
+    environment = seen.read_text()
+    assert B_PASSWORD not in environment and "AUTOPACK_REGISTRY_PASSWORD_" not in environment  # the registry's login is not the signer's
+    assert "KMS_TOKEN=kms-own-token-9c1e" in environment  # its own credentials it keeps
+    assert "kms-own-token-9c1e" not in out
+    manifest, [payload] = artefact(registries.b, "supply/kms", pushed["digest"], "sig")
     assert json.loads(payload)["critical"]["image"]["docker-manifest-digest"] == pushed["digest"]
     verify_independently(public, payload, manifest["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"])
-    assert data["supplyChain"]["signer"].startswith("command openssl")
+    assert data["supplyChain"]["signer"] == "command sh"
 
 
 def test_an_sbom_without_push_is_written_beside_the_result(tmp_path, engine, image_name):

@@ -49,6 +49,7 @@ class PushedImage:
     attestations: Mapping[str, Path] = field(default_factory=dict)  # sbom / provenance → the file written
     digests: Mapping[str, str] = field(default_factory=dict)  # sbom / provenance → sha256 of that file
     components: int | None = None  # the SBOM's components
+    graph: str | None = None  # what read the SBOM's graph
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,7 @@ def _supply_chain(plan: Plan, pushed: tuple[PushedImage, ...]) -> dict[str, Any]
                 "files": {kind: str(path) for kind, path in p.attestations.items()},
                 "sha256": dict(p.digests),
                 "components": p.components,
+                "graph": p.graph,
             }
             for p in pushed
         ],

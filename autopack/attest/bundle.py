@@ -36,6 +36,7 @@ class Bundle:
     files: Mapping[str, Path] = field(default_factory=dict)  # sbom / provenance → where it was written
     digests: Mapping[str, str] = field(default_factory=dict)  # sbom / provenance → sha256 of the file's bytes
     components: int | None = None  # the SBOM's component count
+    graph: str | None = None  # what read the SBOM's graph: the CycloneDX plugin, or dependency:list
 
 
 def make(plan: Plan, planned: PlannedImage, built: BuiltImage, settings: Settings, digest: str, image_name: str, base: tuple[str, str | None] | None, signer: Signer | None, environ: Mapping[str, str]) -> Bundle:
@@ -47,10 +48,11 @@ def make(plan: Plan, planned: PlannedImage, built: BuiltImage, settings: Setting
     artefacts: list[Artefact] = []
     envelopes: list[tuple[str, bytes]] = []
     components = None
+    graph = None
     created = datetime.fromtimestamp(plan.epoch, timezone.utc) if plan.epoch is not None else plan.started_at
     document = None
     if supply.sbom and project is not None and built.artifact is not None:
-        graph = sbom.read_graph(project.build_directory)
+        graph = sbom.read_graph(project.build_directory, since=plan.started_at.timestamp() - 1)  # started_at is in whole seconds
         document = sbom.document(
             graph,
             group_id=project.group_id,
@@ -100,7 +102,7 @@ def make(plan: Plan, planned: PlannedImage, built: BuiltImage, settings: Setting
         artefacts.append(cosign.attestations(envelopes, _verify(signer)))
     if signer is not None:
         artefacts.insert(0, signature(image_name, digest, signer))
-    return Bundle(tuple(artefacts), written, digests, components)
+    return Bundle(tuple(artefacts), written, digests, components, graph.tool if graph is not None else None)
 
 
 def signature(image_name: str, digest: str, signer: Signer) -> Artefact:

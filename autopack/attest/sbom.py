@@ -124,7 +124,7 @@ def maven_additions(local_repository: Path, offline: bool, tool: str = "auto", d
     if tool == "cyclonedx-maven-plugin" or tool == "auto" and declared and not offline:
         if offline:
             raise SbomError(f"no SBOM: --sbom-tool cyclonedx-maven-plugin cannot run offline ({CYCLONEDX_GOAL} requires online mode)", "run online, or use --sbom-tool dependency-list")
-        return (CYCLONEDX_GOAL,), dict(_CYCLONEDX_DEFINES)
+        return (CYCLONEDX_GOAL, LIST_GOAL), {**_CYCLONEDX_DEFINES, **_LIST_DEFINES}  # the list too: the graph still, should the pom send the plugin's output elsewhere
     if not offline or _in_repository(local_repository, DEPENDENCY_PLUGIN):
         return (LIST_GOAL,), dict(_LIST_DEFINES)
     raise SbomError(
@@ -138,19 +138,18 @@ def source_of(goals: tuple[str, ...]) -> str:
     return "cyclonedx-maven-plugin 2.9.1" if CYCLONEDX_GOAL in goals else "maven-dependency-plugin 3.8.1 (list)"
 
 
-def read_graph(build_directory: Path) -> Graph:
-    """The graph the run left in ``build_directory`` (a module's target/): the CycloneDX
-    plugin's when present, else dependency:list's; the newer one when a build without
-    ``clean`` left both."""
-    bom, listed = build_directory / BOM_FILE, build_directory / LIST_FILE
-    found = [path for path in (bom, listed) if path.is_file()]
+def read_graph(build_directory: Path, since: float | None = None) -> Graph:
+    """The graph this run left in ``build_directory`` (a module's target/): the CycloneDX
+    plugin's, else dependency:list's (which runs beside the plugin: a pom that configures the
+    plugin's output elsewhere, or as XML, still gets an SBOM). ``since``: the run's start (a
+    ``time.time()``); a file older than it is an earlier build's, left by one without ``clean``."""
+    found = [path for path in (build_directory / BOM_FILE, build_directory / LIST_FILE) if path.is_file() and (since is None or path.stat().st_mtime >= since)]
     if not found:
         raise SbomError(
-            f"no SBOM: Maven left no dependency graph in {build_directory} (neither {BOM_FILE} nor {LIST_FILE})",
-            "the SBOM goal did not run for this module; check that Maven ran the goals from maven_additions()",
+            f"no SBOM: Maven left no dependency graph in {build_directory} (neither {BOM_FILE} nor {LIST_FILE}{' from this run' if since is not None else ''})",
+            "the SBOM goal did not run for this module: a pom's own cyclonedx-maven-plugin configuration may send its output elsewhere; try --sbom-tool dependency-list",
         )
-    newest = max(found, key=lambda path: path.stat().st_mtime_ns)
-    return _read_bom(newest) if newest == bom else _read_list(newest)
+    return _read_bom(found[0]) if found[0].name == BOM_FILE else _read_list(found[0])
 
 
 def document(

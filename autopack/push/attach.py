@@ -63,7 +63,7 @@ def attach_all(plan: Plan, planned: PlannedImage, built: BuiltImage, pushed: Pus
         return replace(result, attached=tuple(attached))
 
     done = dict(zip(map(id, ok), parallel.run_all(one, ok, min(settings.push_jobs or len(ok), publish.MAX_JOBS)), strict=True))
-    return replace(pushed, destinations=tuple(done.get(id(r), r) for r in pushed.destinations), attestations=made.files, digests=made.digests, components=made.components)
+    return replace(pushed, destinations=tuple(done.get(id(r), r) for r in pushed.destinations), attestations=made.files, digests=made.digests, components=made.components, graph=made.graph)
 
 
 def _carried(ok: list[Published], clients: dict[publish.Destination, RegistryClient], digest: str, keys: Keys, emit: Emit) -> tuple[Artefact, ...]:
@@ -103,5 +103,5 @@ def files_only(plan: Plan, images: tuple[BuiltImage, ...], settings: Settings, e
         bundle = bundles.make(plan, target, built, settings, digest, tags.split_reference(target.references[0])[0], _base(target), None, os.environ)
         for kind, path in bundle.files.items():
             emit(LogLine(STAGE, f"{built.module}: {kind} written to {path}", "info"))
-        made.append(PushedImage(built.module, (), bundle.files, bundle.digests, bundle.components))
+        made.append(PushedImage(built.module, (), bundle.files, bundle.digests, bundle.components, bundle.graph))
     return tuple(made)

@@ -13,12 +13,14 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
+from autopack.attest import sbom
 from autopack.attest.sbom import BOM_FILE, CYCLONEDX_GOAL, LIST_FILE, LIST_GOAL, SbomError, document, maven_additions, read_graph
 from tests.conftest import TEST_MAVEN_REPO, copy_fixture
 
@@ -92,7 +94,7 @@ DEPENDENCY = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 def test_the_cyclonedx_plugin_runs_online_where_the_project_names_it_or_it_is_asked_for(tmp_path: Path) -> None:
     for chosen in (maven_additions(tmp_path, offline=False, declared=True), maven_additions(tmp_path, offline=False, tool="cyclonedx-maven-plugin")):
         goals, defines = chosen
-        assert goals == (CYCLONEDX_GOAL,)
+        assert goals == (CYCLONEDX_GOAL, LIST_GOAL)  # the list beside it: a graph still, should the pom send the plugin's output elsewhere
         assert defines == {
             "outputName": "autopack-bom",
             "outputFormat": "json",
@@ -100,6 +102,9 @@ def test_the_cyclonedx_plugin_runs_online_where_the_project_names_it_or_it_is_as
             "cyclonedx.skipNotDeployed": "false",
             "includeProvidedScope": "false",
             "includeSystemScope": "false",
+            "outputFile": "${project.build.directory}/autopack-dependencies.txt",
+            "outputAbsoluteArtifactFilename": "true",
+            "includeScope": "runtime",
         }
 
 
@@ -142,10 +147,15 @@ def test_every_define_is_a_parameter_of_the_goal_it_is_for(web_service: Path, go
         descriptor = plugin.read("META-INF/maven/plugin.xml").decode()
     section = descriptor[descriptor.index(f"<goal>{mojo}</goal>") :]
     section = section[: section.index("</mojo>")]
-    repository = fake_repository(web_service.parent / f"repo-{mojo}", DEPENDENCY)
-    defines = maven_additions(repository, offline=goal == LIST_GOAL, declared=True)[1]
-    for define in defines:
+    for define in sbom._CYCLONEDX_DEFINES if goal == CYCLONEDX_GOAL else sbom._LIST_DEFINES:
         assert f"${{{define}}}" in section, f"{define} is not a property of {goal}"
+    # The two goals run side by side: neither plugin reads the other's defines.
+    other_goal = LIST_GOAL if goal == CYCLONEDX_GOAL else CYCLONEDX_GOAL
+    group, name, version, _ = other_goal.split(":")
+    with zipfile.ZipFile(TEST_MAVEN_REPO.joinpath(*group.split("."), name, version, f"{name}-{version}.jar")) as plugin:
+        other = plugin.read("META-INF/maven/plugin.xml").decode()
+    for define in sbom._CYCLONEDX_DEFINES if goal == CYCLONEDX_GOAL else sbom._LIST_DEFINES:
+        assert f"${{{define}}}" not in other, f"{other_goal} reads {define} too"
 
 
 def test_offline_against_the_filled_repository(tmp_path: Path, web_service: Path) -> None:
@@ -389,13 +399,15 @@ def test_no_graph_in_the_build_directory(tmp_path: Path) -> None:
         read_graph(tmp_path)
 
 
-def test_the_newer_graph_wins_when_a_build_without_clean_left_both(tmp_path: Path, web_service: Path, reactor: Path) -> None:
+def test_the_plugins_graph_wins_and_an_earlier_builds_is_never_read(tmp_path: Path, web_service: Path, reactor: Path) -> None:
     shutil.copy(web_service / "target" / BOM_FILE, tmp_path / BOM_FILE)
     shutil.copy(reactor / "echo/target" / LIST_FILE, tmp_path / LIST_FILE)
-    os.utime(tmp_path / BOM_FILE, (1_000, 1_000))
-    assert read_graph(tmp_path).tool == "maven-dependency-plugin 3.8.1"
+    assert read_graph(tmp_path, since=time.time() - 60).tool == "cyclonedx-maven-plugin 2.9.1"
+    os.utime(tmp_path / BOM_FILE, (1_000, 1_000))  # an earlier build's, left by one without clean
+    assert read_graph(tmp_path, since=time.time() - 60).tool == "maven-dependency-plugin 3.8.1"
     os.utime(tmp_path / LIST_FILE, (500, 500))
-    assert read_graph(tmp_path).tool == "cyclonedx-maven-plugin 2.9.1"
+    with pytest.raises(SbomError, match="from this run"):
+        read_graph(tmp_path, since=time.time() - 60)
 
 
 def test_a_list_naming_a_missing_jar(tmp_path: Path) -> None:

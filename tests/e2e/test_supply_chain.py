@@ -287,3 +287,18 @@ def test_a_registry_with_the_referrers_api_lists_the_artefacts_and_one_without_h
     if cosign_or_none:
         verified = subprocess.run([cosign_or_none, "verify", "--key", str(public), "--insecure-ignore-tlog=true", "--allow-http-registry", "--allow-insecure-registry", f"{referrers_registry.host}/supply/ref@{digest}"], capture_output=True, text=True, timeout=120, env={**os.environ, "TUF_ROOT": str(tmp_path / "tuf")})
         assert verified.returncode == 0, verified.stderr[-2000:]
+
+
+def test_a_pom_naming_the_cyclonedx_plugin_gets_its_graph_and_one_configuring_it_elsewhere_still_an_sbom(tmp_path, registries, engine):  # noqa: F811
+    plugin = "<plugin><groupId>org.cyclonedx</groupId><artifactId>cyclonedx-maven-plugin</artifactId><version>2.9.1</version>{}</plugin>"
+    for name, configuration, graph in (("named", "", "cyclonedx-maven-plugin 2.9.1"), ("xml", "<configuration><outputFormat>xml</outputFormat></configuration>", "maven-dependency-plugin 3.8.1")):
+        project = copy_fixture("hello-service", tmp_path / name)
+        pom = project / "pom.xml"
+        text = pom.read_text()
+        pom.write_text(text.replace("<plugins>", "<plugins>" + plugin.format(configuration), 1))
+        assert pom.read_text() != text
+        data, _, _ = build(project, tmp_path, "--push", f"{registries.a.host}/supply/{name}", "--no-provenance")
+        [image] = data["supplyChain"]["images"]
+        assert data["supplyChain"]["sbomSource"] == "cyclonedx-maven-plugin 2.9.1" and image["graph"] == graph
+        sbom = json.loads(Path(image["files"]["sbom"]).read_text())
+        assert "pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.17.2" in {c.get("purl", "").split("?")[0] for c in sbom["components"]}

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from autopack import parallel
 from autopack.attest import cosign
 from autopack.attest.cosign import Artefact, Layer, Subject
 from autopack.errors import PushError
@@ -50,30 +51,31 @@ def subject(client: RegistryClient, repository: str, digest: str) -> Subject:
 
 
 def attach(client: RegistryClient, repository: str, image: Subject, artefacts: Sequence[Artefact]) -> tuple[Attached, ...]:
-    """Push each artefact to ``repository``, keeping what its tag held, then ask the registry
-    what each tag holds: it must be the manifest pushed. A tag that holds that very manifest
-    already (a run with nothing new to say: an unchanged image, this key's signature of this
-    digest) is left as it is: nothing is written."""
-    attached = []
+    """Push each artefact to ``repository`` (side by side: a far registry's round trips are
+    the cost), keeping what its tag held; the registry's answer to each manifest PUT must name
+    the manifest pushed. A tag that holds that very manifest already (a run with nothing new
+    to say: an unchanged image, this key's signature of this digest) is left as it is."""
     with tempfile.TemporaryDirectory(prefix="autopack-attach-") as scratch:
-        for artefact in artefacts:
-            tag = artefact.tag(image.digest)
-            there = client.manifest_digest(repository, tag)
-            body, config = cosign.manifest(artefact, image)
-            if there != _digest(body) and there is not None:  # the tag holds more, or other, layers: kept, merged
-                body, config = cosign.manifest(artefact, image, _layers_at(client, repository, tag, Path(scratch)))
-            indexed = False
-            if there != _digest(body):
-                for blob in (config, *(layer.body for layer in artefact.layers)):
-                    _upload(client, repository, blob, Path(scratch))
-                indexed = client.put_referrer(repository, tag, body, cosign.OCI_MANIFEST)[1]
-                there = client.manifest_digest(repository, tag)
-                if there != _digest(body):
-                    raise PushError(f"{client.registry}/{repository}:{tag} holds {there}, not the {artefact.kind} pushed ({_digest(body)[:19]})", "another push may have raced this one; run again")
-            attached.append(Attached(artefact.kind, tag, _digest(body), len(cosign.layers_of(body)), indexed))
+        attached = parallel.run_all(lambda artefact: _attach_one(client, repository, image, artefact, Path(scratch)), artefacts, len(artefacts) or 1)
     # Not every registry with the API says so on the PUT (go-containerregistry's does not): asked once.
     listed = client.referrers(repository, image.digest)
     return tuple(replace(entry, referrer=entry.referrer or (listed is not None and entry.digest in listed)) for entry in attached)
+
+
+def _attach_one(client: RegistryClient, repository: str, image: Subject, artefact: Artefact, scratch: Path) -> Attached:
+    tag = artefact.tag(image.digest)
+    there = client.manifest_digest(repository, tag)
+    body, config = cosign.manifest(artefact, image)
+    if there is not None and there != _digest(body):  # the tag holds more, or other, layers: kept, merged
+        body, config = cosign.manifest(artefact, image, _layers_at(client, repository, tag, scratch / artefact.suffix))
+    indexed = False
+    if there != _digest(body):
+        blobs = list(dict.fromkeys((config, *(layer.body for layer in artefact.layers))))
+        parallel.run_all(lambda blob: client.upload_small(repository, _digest(blob), blob), blobs, len(blobs))
+        pushed, indexed = client.put_referrer(repository, tag, body, cosign.OCI_MANIFEST)
+        if pushed != _digest(body):
+            raise PushError(f"{client.registry}/{repository}:{tag} took the {artefact.kind} as {pushed[:19]}, not {_digest(body)[:19]}", "the registry changed the manifest; check it")
+    return Attached(artefact.kind, tag, _digest(body), len(cosign.layers_of(body)), indexed)
 
 
 def _digest(body: bytes) -> str:
@@ -103,6 +105,7 @@ def _layers_at(client: RegistryClient, repository: str, tag: str, scratch: Path)
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise PushError(f"{client.registry}/{repository}:{tag} holds a manifest autopack cannot read ({type(e).__name__})", f"check it, or delete the tag {tag}") from None
     layers = []
+    scratch.mkdir(parents=True, exist_ok=True)
     for media_type, digest, size, notes in described:
         if size > MAX_LAYER:
             raise PushError(f"{client.registry}/{repository}:{tag} has a {size}-byte layer", f"an artefact that large is not autopack's to keep; delete the tag {tag}")
@@ -110,12 +113,3 @@ def _layers_at(client: RegistryClient, repository: str, tag: str, scratch: Path)
         client.download_blob(repository, digest, path)
         layers.append(Layer(media_type, path.read_bytes(), notes))
     return layers
-
-
-def _upload(client: RegistryClient, repository: str, blob: bytes, scratch: Path) -> None:
-    digest = _digest(blob)
-    if client.blob_exists(repository, digest):
-        return
-    path = scratch / f"up-{digest.replace(':', '-')}"
-    path.write_bytes(blob)
-    client.upload_blob(repository, digest, path, lambda _: None)

@@ -208,8 +208,6 @@ def make(settings: Settings, checkout: Checkout, model: Model, emit: Emit, start
     supply, signer = _supply(settings, bool(planned), emit)
     if supply.sbom and to_build:
         try:
-            if settings.sbom_tool not in sbom.TOOLS:
-                raise UsageError(f"--sbom-tool '{settings.sbom_tool}' is not a choice", f"use one of: {', '.join(sbom.TOOLS)}")
             declared = any("cyclonedx-maven-plugin" in m.project.pom.read_text(errors="replace") for m in reactor.modules)
             goals, defines = sbom.maven_additions(setup.local_repository, settings.offline or setup.offline, settings.sbom_tool, declared)
         except sbom.SbomError as e:  # neither way of reading the graph can run offline
@@ -338,6 +336,8 @@ def _supply(settings: Settings, pushing: bool, emit: Emit) -> tuple[Supply, Sign
     """What the run attaches: the SBOM and provenance by default when it pushes (or when
     asked for), a signature when given a key or command — whose key is read now, so that a
     wrong password stops the run before Maven."""
+    if settings.sbom_tool not in sbom.TOOLS:
+        raise UsageError(f"--sbom-tool '{settings.sbom_tool}' is not a choice", f"use one of: {', '.join(sbom.TOOLS)}")
     sbom_on = settings.sbom and (pushing or "sbom" in settings.given)
     provenance_on = settings.provenance and (pushing or "provenance" in settings.given)
     if settings.sign_key and settings.sign_command:

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autopack import __version__, ci, files
+from autopack import __version__, ci, files, inputs
 from autopack.attest import cosign, provenance, sbom, sign
 from autopack.attest.cosign import Artefact
 
@@ -70,7 +70,7 @@ def make(plan: Plan, planned: PlannedImage, built: BuiltImage, settings: Setting
         digests["sbom"] = _sha256(document)
         artefacts.append(cosign.sbom(document))
         if signer is not None:  # the SBOM signed too: cosign verify-attestation --type cyclonedx
-            envelopes.append((SBOM_PREDICATE, sign.dsse_envelope(provenance.PAYLOAD_TYPE, _statement(image_name, digest, SBOM_PREDICATE, document), signer)))
+            envelopes.append((SBOM_PREDICATE, sign.dsse_envelope(provenance.PAYLOAD_TYPE, provenance.wrap(image_name, digest, SBOM_PREDICATE, json.loads(document)), signer)))
     if supply.provenance:
         context = ci.detect(environ)
         statement = provenance.statement(
@@ -89,7 +89,7 @@ def make(plan: Plan, planned: PlannedImage, built: BuiltImage, settings: Setting
                 parameters=_parameters(plan, planned, settings),
                 inputs=planned.inputs,
                 base=base,
-                artifact=(built.artifact.name, _sha256_file(built.artifact)) if built.artifact is not None and built.artifact.is_file() else None,
+                artifact=(built.artifact.name, inputs.file_digest(built.artifact).removeprefix("sha256:")) if built.artifact is not None and built.artifact.is_file() else None,
                 job_url=context.job_url,
                 builder_url=context.builder_url,
                 byproducts=[("sbom", cosign.SBOM_LAYER, f"sha256:{digests['sbom']}")] if "sbom" in digests else [],
@@ -115,12 +115,6 @@ def signature(image_name: str, digest: str, signer: Signer) -> Artefact:
 def _verify(signer: Signer | None) -> Callable[[bytes, bytes], bool] | None:
     """The signer's own check, where it has one (a key file; an external signer's key is not known here)."""
     return getattr(signer, "verifies", None)
-
-
-def _statement(image_name: str, digest: str, predicate_type: str, predicate: bytes) -> bytes:
-    algorithm, _, hex_digest = digest.partition(":")
-    document = {"_type": provenance.STATEMENT_TYPE, "subject": [{"name": image_name, "digest": {algorithm: hex_digest}}], "predicateType": predicate_type, "predicate": json.loads(predicate)}
-    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _parameters(plan: Plan, planned: PlannedImage, settings: Settings) -> dict[str, Any]:
@@ -154,11 +148,3 @@ def _write(path: Path, body: bytes) -> Path:
 
 def _sha256(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

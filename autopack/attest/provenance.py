@@ -51,7 +51,6 @@ class Build:
 
 def statement(build: Build) -> bytes:
     """The Statement's JSON bytes (sorted keys, compact): what a DSSE envelope carries."""
-    algorithm, _, hex_digest = build.digest.partition(":")
     resolved: list[dict[str, Any]] = []
     vcs = build.source_kind if build.source_kind in ("git", "svn") else "git" if build.revision else None  # a local directory's revision is its git working copy's
     if build.revision and vcs:
@@ -88,10 +87,16 @@ def statement(build: Build) -> bytes:
             "byproducts": [{"name": name, "mediaType": media_type, "digest": {d.partition(":")[0]: d.partition(":")[2]}} for name, media_type, d in build.byproducts],
         },
     }
-    document = {"_type": STATEMENT_TYPE, "subject": [{"name": build.image, "digest": {algorithm: hex_digest}}], "predicateType": PREDICATE_TYPE, "predicate": predicate}
     # Whatever a parameter held of a known secret (a build arg's value, a URL's password) is
     # not written: the statement goes to every registry, readable by whoever may pull.
-    return secrets.redact(json.dumps(document, sort_keys=True, separators=(",", ":"))).encode()
+    return secrets.redact(wrap(build.image, build.digest, PREDICATE_TYPE, predicate).decode()).encode()
+
+
+def wrap(image: str, digest: str, predicate_type: str, predicate: Any) -> bytes:
+    """An in-toto Statement of ``predicate`` about the image ``digest`` (sorted keys, compact)."""
+    algorithm, _, hex_digest = digest.partition(":")
+    document = {"_type": STATEMENT_TYPE, "subject": [{"name": image, "digest": {algorithm: hex_digest}}], "predicateType": predicate_type, "predicate": predicate}
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _time(moment: datetime) -> str:

@@ -185,7 +185,7 @@ def document(
         version=version,
         purl=app_purl,
         bom_ref=app_purl.to_string(),
-        hashes=[HashType(alg=HashAlgorithm.SHA_256, content=_sha(artifact, "sha256"))],
+        hashes=[HashType(alg=HashAlgorithm.SHA_256, content=_hashes(artifact)[0])],
     )
     components = [application]
     image_parts = [application]
@@ -317,7 +317,7 @@ def _read_list(path: Path) -> Graph:
             raise SbomError(f"no SBOM: {group}:{name}:{version} resolves to {jar}, which is not a file", "a reactor module must be packaged in the same run (mvn package, not compile)")
         qualifiers = {"type": kind, **({"classifier": classifier} if classifier else {})}
         purl = PackageURL(type="maven", namespace=group, name=name, version=version, qualifiers=qualifiers).to_string()
-        components.append(Dependency(purl, group, name, version, scope, _sha(jar, "sha256"), _sha(jar, "sha1")))
+        components.append(Dependency(purl, group, name, version, scope, *_hashes(jar)))
     return Graph(f"{DEPENDENCY_PLUGIN[1]} {DEPENDENCY_PLUGIN[2]}", None, tuple(sorted(components, key=lambda c: c.purl)), None)
 
 
@@ -329,15 +329,17 @@ def _in_repository(local_repository: Path, coordinates: tuple[str, str, str]) ->
     return (directory / f"{name}-{version}.jar").is_file() and (directory / f"{name}-{version}.pom").is_file()
 
 
-def _sha(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
+def _hashes(path: Path) -> tuple[str, str]:
+    """The file's SHA-256 and SHA-1, in one read."""
+    sha256, sha1 = hashlib.sha256(), hashlib.sha1(usedforsecurity=False)
     try:
         with open(path, "rb") as f:
             while chunk := f.read(_CHUNK):
-                digest.update(chunk)
+                sha256.update(chunk)
+                sha1.update(chunk)
     except OSError as e:
         raise SbomError(f"no SBOM: cannot hash {path} ({e})", "check what Maven built") from e
-    return digest.hexdigest()
+    return sha256.hexdigest(), sha1.hexdigest()
 
 
 def _split(reference: str) -> tuple[str, str, str | None]:

@@ -15,7 +15,6 @@ from dataclasses import replace
 from autopack import parallel, tags
 from autopack.attest import bundle as bundles
 from autopack.attest.cosign import Artefact
-from autopack.engine import Engine
 from autopack.errors import ImageError, PushError
 from autopack.events import Emit, LogLine, Progress
 from autopack.plan import Keys, Plan, PlannedImage
@@ -28,7 +27,7 @@ from autopack.settings import Settings
 STAGE = "push"
 
 
-def attach_all(plan: Plan, planned: PlannedImage, built: BuiltImage, pushed: PushedImage, keys: Keys, engine: Engine, settings: Settings, emit: Emit) -> PushedImage:
+def attach_all(plan: Plan, planned: PlannedImage, built: BuiltImage, pushed: PushedImage, keys: Keys, settings: Settings, emit: Emit) -> PushedImage:
     """``pushed`` with each verified destination's artefacts attached (or its failure to)."""
     ok = [r for r in pushed.destinations if r.status == "ok" and r.digest]
     first = ok[0]

@@ -393,16 +393,9 @@ class RegistryClient:
 
         def send() -> None:
             opened = self._once("POST", f"/v2/{repository}/blobs/uploads/", scope, {}, (202, 401, 403))
-            if opened.status_code != 202:
-                raise self._refusal(opened, f"push to {self.registry}/{repository}")
-            location = opened.headers.get("Location")
-            if not location:
-                raise PushError(f"{self.registry} opened an upload without a Location to send it to", "the registry does not follow the Registry HTTP API v2")
-            separator = "&" if "?" in location else "?"
-            url = urljoin(self._base_url() + "/", location)
             with open(source, "rb") as f:
                 body = _Counting(f, source.stat().st_size, on_bytes)
-                done = self._once("PUT", f"{url}{separator}digest={digest}", scope, {"Content-Type": "application/octet-stream"}, (201, 204, 404), body=body, commit=True)
+                done = self._once("PUT", self._upload_url(opened, repository, digest), scope, {"Content-Type": "application/octet-stream"}, (201, 204, 404), body=body, commit=True)
             if done.status_code == 404:
                 code = _error_code(done)
                 if code != "BLOB_UPLOAD_UNKNOWN":
@@ -420,18 +413,20 @@ class RegistryClient:
 
         def send() -> None:
             opened = self._once("POST", f"/v2/{repository}/blobs/uploads/?digest={digest}", scope, {"Content-Type": "application/octet-stream"}, (201, 202, 401, 403), body=body, commit=True)
-            if opened.status_code == 201:
-                return
-            if opened.status_code != 202:
-                raise self._refusal(opened, f"push to {self.registry}/{repository}")
-            location = opened.headers.get("Location")
-            if not location:
-                raise PushError(f"{self.registry} opened an upload without a Location to send it to", "the registry does not follow the Registry HTTP API v2")
-            url = urljoin(self._base_url() + "/", location)
-            separator = "&" if "?" in location else "?"
-            self._once("PUT", f"{url}{separator}digest={digest}", scope, {"Content-Type": "application/octet-stream"}, (201, 204), body=body, commit=True)
+            if opened.status_code != 201:
+                self._once("PUT", self._upload_url(opened, repository, digest), scope, {"Content-Type": "application/octet-stream"}, (201, 204), body=body, commit=True)
 
         self._retrying(send)
+
+    def _upload_url(self, opened: requests.Response, repository: str, digest: str) -> str:
+        """Where to PUT the blob of the upload ``opened`` (the answer to its POST) opened."""
+        if opened.status_code != 202:
+            raise self._refusal(opened, f"push to {self.registry}/{repository}")
+        location = opened.headers.get("Location")
+        if not location:
+            raise PushError(f"{self.registry} opened an upload without a Location to send it to", "the registry does not follow the Registry HTTP API v2")
+        separator = "&" if "?" in location else "?"
+        return f"{urljoin(self._base_url() + '/', location)}{separator}digest={digest}"
 
     def manifest_digest(self, repository: str, reference: str) -> str | None:
         response = self._request("HEAD", f"/v2/{repository}/manifests/{reference}", scope=f"repository:{repository}:pull", headers={"Accept": MANIFEST_TYPES}, ok=(200, 404))

@@ -43,7 +43,7 @@ def push_all(plan: Plan, built: Sequence[BuiltImage], keys: Keys, engine: Engine
         )
         done = PushedImage(image.module, results)
         if plan.supply.any and any(r.status == "ok" for r in results):
-            done = attach.attach_all(plan, target, image, done, keys, engine, settings, emit)
+            done = attach.attach_all(plan, target, image, done, keys, settings, emit)
         pushed.append(done)
         error = error or publish.failure(done.destinations)
         if many:

@@ -49,6 +49,38 @@ def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
     patch.undo()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def engine_space() -> Iterator[None]:
+    """Each test module gives the engine back what it made: the containers and images (dangling
+    ones too) that appeared while it ran, and the builder's cache. On the vfs storage driver
+    every layer is a whole copy, and a suite's worth of them filled a CI machine's disk. What
+    was there before the module (the base image, autopack's own image) stays."""
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+    except docker.errors.DockerException:
+        yield  # no engine: nothing of it to give back
+        return
+    containers = {c.id for c in client.containers.list(all=True)}
+    images = {i.id for i in client.images.list(all=True)}
+    yield
+    try:
+        for container in client.containers.list(all=True):
+            if container.id not in containers:
+                container.remove(force=True)
+        made = [i for i in client.images.list(all=True) if i.id not in images]
+        for image in sorted(made, key=lambda i: i.attrs.get("Created", ""), reverse=True):  # children before their parents
+            try:
+                client.images.remove(image.id, force=True)
+            except docker.errors.APIError:
+                pass  # gone with its child, or still another's parent: the next module's turn
+        client.api.prune_builds(all=True)
+    except docker.errors.DockerException as e:
+        print(f"engine_space: could not give back the engine's space: {e}", file=sys.stderr)
+    finally:
+        client.close()
+
+
 @pytest.fixture(scope="session")
 def engine() -> docker.DockerClient:
     try:
@@ -88,19 +120,19 @@ def autopack(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | N
     return run
 
 
-def result_schema() -> dict:
-    global _SCHEMA
-    if _SCHEMA is None:
-        completed = subprocess.run([str(AUTOPACK), "schema"], capture_output=True, text=True, check=True)
-        _SCHEMA = json.loads(completed.stdout)
-    return _SCHEMA
+def result_schema(kind: str = "result") -> dict:
+    """``autopack schema`` (``--plan``: the plan object's), as the installed command prints it."""
+    if kind not in _SCHEMAS:
+        completed = subprocess.run([str(AUTOPACK), "schema", *(["--plan"] if kind == "plan" else [])], capture_output=True, text=True, check=True)
+        _SCHEMAS[kind] = json.loads(completed.stdout)
+    return _SCHEMAS[kind]
 
 
-_SCHEMA: dict | None = None
+_SCHEMAS: dict[str, dict] = {}
 
 
 def _validate_results(args: list[str], run: Run, cwd: Path | None) -> None:
-    if not args or args[0] not in ("build", "checkout", "push"):
+    if not args or args[0] not in ("build", "checkout", "push", "plan"):
         return
     documents = []
     if "--json" in args and run.stdout.strip():
@@ -111,7 +143,7 @@ def _validate_results(args: list[str], run: Run, cwd: Path | None) -> None:
         if path.exists():
             documents.append(json.loads(path.read_text()))
     for document in documents:
-        jsonschema.validate(document, result_schema())
+        jsonschema.validate(document, result_schema("plan" if document.get("kind") == "autopack-plan" else "result"))
 
 
 def git(cwd: Path, *args: str) -> str:

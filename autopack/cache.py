@@ -1,20 +1,25 @@
-"""The cache: git mirrors, svn working copies and per-run work trees, under one root
-(``AUTOPACK_CACHE_DIR``, else the user cache directory).
+"""The cache: git mirrors, svn working copies, per-run work trees and the direct builder's
+blob store, under one root (``AUTOPACK_CACHE_DIR``, else the user cache directory).
 
 Several jobs on one agent share it, and any of them may be killed at any moment, so:
 one lock per entry (not one global lock), a completion marker that is written last and
 removed before an entry is changed, and anything unmarked is thrown away, never trusted.
+An entry's last use is its lock file's time, set whenever a run takes and leaves the entry;
+the blob store is held shared by every run that uses it (``use_blob_store``), so that
+``autopack cache prune`` (``cache_usage.py``) removes blobs only while no run is using them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import re
 import secrets as secrets_module
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +32,8 @@ from autopack import secrets
 
 _MARKER = ".autopack-complete"
 LOCK_TIMEOUT = 1800  # seconds: another job may be fetching a large repository
+BLOBS = "blobs"  # the direct builder's blob store, under the root
+STORE_LOCK = ".in-use.lock"  # in the blob store: shared by each run using it, exclusive for a prune
 
 
 def root() -> Path:
@@ -69,13 +76,23 @@ def entry(key: str, timeout: float = LOCK_TIMEOUT) -> Iterator[Entry]:
     An entry without its completion marker is removed before the caller sees it."""
     path = root() / key
     path.parent.mkdir(parents=True, exist_ok=True)
-    with filelock.FileLock(str(path) + ".lock", timeout=timeout):
-        found = Entry(path)
-        if path.exists() and not found.complete:
-            found.discard()  # an earlier run died half-way: never trust what it left
-        for leftover in path.parent.glob(f".{path.name}.*"):
-            shutil.rmtree(leftover, ignore_errors=True)  # a staging dir of a killed run; we hold the lock
-        yield found
+    lock = Path(str(path) + ".lock")
+    with filelock.FileLock(str(lock), timeout=timeout):
+        _stamp(lock)  # the entry's last use (``autopack cache ls``), on taking it and on leaving it
+        try:
+            found = Entry(path)
+            if path.exists() and not found.complete:
+                found.discard()  # an earlier run died half-way: never trust what it left
+            for leftover in path.parent.glob(f".{path.name}.*"):
+                shutil.rmtree(leftover, ignore_errors=True)  # a staging dir of a killed run; we hold the lock
+            yield found
+        finally:
+            _stamp(lock)
+
+
+def _stamp(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.utime(path)
 
 
 @contextlib.contextmanager
@@ -114,9 +131,9 @@ def _sweep(parent: Path, prefix: str) -> None:
     for candidate in parent.glob(f"{prefix}*"):
         if candidate.name.endswith(".lock"):
             if not candidate.with_suffix("").exists() and _age(candidate) > _FRESH_LOCK:
-                _remove_if_unheld(candidate, None)
+                remove_if_unheld(candidate, None)
             continue
-        _remove_if_unheld(Path(str(candidate) + ".lock"), candidate)
+        remove_if_unheld(Path(str(candidate) + ".lock"), candidate)
 
 
 def _age(path: Path) -> float:
@@ -126,18 +143,21 @@ def _age(path: Path) -> float:
         return 0.0  # gone already
 
 
-def _remove_if_unheld(lock_path: Path, directory: Path | None) -> None:
+def remove_if_unheld(lock_path: Path, directory: Path | None) -> bool:
+    """Remove a run's work directory (and its lock file) unless a live run holds the lock;
+    whether it was removed."""
     lock = filelock.FileLock(str(lock_path), timeout=0)
     try:
         lock.acquire()
     except filelock.Timeout:
-        return  # a live run's
+        return False  # a live run's
     try:
         if directory is not None:
             shutil.rmtree(directory, ignore_errors=True)
     finally:
         lock.release()
         lock_path.unlink(missing_ok=True)
+    return True
 
 
 @contextlib.contextmanager
@@ -154,3 +174,112 @@ def staging(target: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+# --- the blob store, shared ------------------------------------------------------------------
+
+_held: dict[Path, int] = {}  # this process's shared holds: lock file -> its descriptor
+_holding = threading.Lock()  # image builds run in worker threads
+
+
+def use_blob_store(timeout: float = LOCK_TIMEOUT) -> Path:
+    """The blob store's directory, held shared by this process from its first use until it
+    ends. Every user gets the store's path from here (``image/oci.py`` ``blob_store``), and
+    the blobs it returns stay in use to the end of the run (a built image's layers are read
+    again by the push stage), so the hold is the process's: the kernel drops it when the
+    process ends, however it ends — a kill leaves nothing held. A prune that holds the store
+    exclusively is waited for."""
+    store = root() / BLOBS
+    store.mkdir(parents=True, exist_ok=True)
+    lock = store / STORE_LOCK
+    with _holding:
+        if lock not in _held:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                _flock(fd, fcntl.LOCK_SH, timeout)
+            except BaseException:
+                os.close(fd)
+                raise
+            _held[lock] = fd
+    return store
+
+
+def _flock(fd: int, operation: int, timeout: float) -> None:
+    """flock with a timeout (polled, so that Ctrl-C and SIGTERM are never held up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, operation | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"the blob store has been held for {timeout:.0f}s by an `autopack cache prune`") from None
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def blob_store_alone() -> Iterator[Path | None]:
+    """The blob store held exclusively for the block (a prune), or None when a run uses it
+    (then nothing in it may be removed). Not for a process that has used the store itself."""
+    store = root() / BLOBS
+    if not store.is_dir():
+        yield store  # nothing in it to remove, nor to hold
+        return
+    fd = os.open(store / STORE_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield None
+            return
+        yield store
+    finally:
+        os.close(fd)  # releases the lock with the descriptor
+
+
+# --- sizes -------------------------------------------------------------------------------
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+WARN_SIZE = 10 << 30  # the default of AUTOPACK_CACHE_WARN_SIZE
+_WARN_SCAN = 200_000  # directory entries size_warning reads at most
+
+
+def parse_size(text: str) -> int:
+    """``500M``, ``2G``, ``1.5GiB``, ``4096`` (bytes); binary units. ValueError otherwise."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*", text.upper())
+    if found is None:
+        raise ValueError(text)
+    return int(float(found[1]) * _UNITS[found[2]])
+
+
+def format_size(size: int) -> str:
+    for unit in ("T", "G", "M", "K"):
+        if size >= _UNITS[unit]:
+            return f"{size / _UNITS[unit]:.1f} {unit}iB"
+    return f"{size} B"
+
+
+def size_warning() -> str | None:
+    """One line for the end of a run when the cache holds more than
+    ``AUTOPACK_CACHE_WARN_SIZE`` (default 10 GiB, ``0`` never), else None. Cheap: it stops
+    reading as soon as the threshold is passed, and after a bounded number of entries."""
+    configured = os.environ.get("AUTOPACK_CACHE_WARN_SIZE", "").strip()
+    try:
+        threshold = parse_size(configured) if configured else WARN_SIZE
+    except ValueError:
+        return f"AUTOPACK_CACHE_WARN_SIZE={configured[:40]!r} is not a size (e.g. 10G, 500M): the cache size is not checked"
+    if threshold <= 0:
+        return None
+    total, seen, pending = 0, 0, [root()]
+    while pending and total <= threshold and seen < _WARN_SCAN:
+        with contextlib.suppress(OSError), os.scandir(pending.pop()) as listing:
+            for item in listing:
+                seen += 1
+                with contextlib.suppress(OSError):
+                    if item.is_dir(follow_symlinks=False):
+                        pending.append(Path(item.path))
+                    elif item.is_file(follow_symlinks=False):
+                        total += item.stat(follow_symlinks=False).st_size
+    if total <= threshold:
+        return None
+    return f"the cache in {root()} holds more than {format_size(threshold)} — see `autopack cache ls`; `autopack cache prune --max-size {configured or '10G'}` frees the least recently used"

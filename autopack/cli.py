@@ -9,27 +9,35 @@ import typer
 
 from autopack import __version__, reports
 from autopack.ci import CI_REGISTRY_IMAGE
-from autopack.commands import build, checkout, login, push
+from autopack.commands import build, checkout, doctor, login, push
+from autopack.commands import cache as cache_command
+from autopack.commands import init as init_command
 
 app = typer.Typer(
     name="autopack",
     help="One command from a Java/Maven service to a tagged container image.",
     epilog="Run `autopack COMMAND --help` for every option, with examples. Exit codes: 0 ok, 1 internal, 2 usage/config, 3 source, 4 maven, 5 image, 6 push, 130 interrupted.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
 app.command(epilog=build.EXAMPLES)(build.build)
+app.command(name="plan", epilog=build.PLAN_EXAMPLES)(build.plan)
 app.command(epilog=checkout.EXAMPLES)(checkout.checkout)
 app.command(epilog=push.EXAMPLES)(push.push)
 app.command(epilog=login.EXAMPLES)(login.login)
+app.command(epilog=doctor.EXAMPLES)(doctor.doctor)
+app.command(name="init", epilog=init_command.EXAMPLES)(init_command.init)
+app.add_typer(cache_command.app, name="cache")
 
 
-@app.command(epilog="Example:\n\n  autopack schema > autopack-result.schema.json")
-def schema() -> None:
+@app.command(epilog="Examples:\n\n  autopack schema > autopack-result.schema.json\n\n  autopack schema --plan > autopack-plan.schema.json")
+def schema(
+    plan: Annotated[bool, typer.Option("--plan", help="The schema of the plan object (autopack plan --json) instead.")] = False,
+) -> None:
     """Print the JSON Schema of the result object (--json, --result-file)."""
-    typer.echo(reports.schema_text(), nl=False)
+    typer.echo(reports.schema_text("plan" if plan else "result"), nl=False)
 
 
 def _version(value: bool) -> None:

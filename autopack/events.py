@@ -46,7 +46,16 @@ class LogLine:
     level: Level = "debug"
 
 
-Event = StageStarted | StageFinished | Progress | LogLine
+@dataclass(frozen=True)
+class RunFacts:
+    """Facts of the whole run as they become known — the source and its revision after the
+    checkout, the engine after the plan: the live view's header."""
+
+    facts: Mapping[str, str]
+    stage: str = ""
+
+
+Event = StageStarted | StageFinished | Progress | LogLine | RunFacts
 Emit = Callable[[Event], None]
 
 

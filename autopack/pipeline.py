@@ -18,10 +18,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autopack import cache, ci, process, source
+from autopack import cache, ci, process, secrets, source
 from autopack import settings as settings_module
 from autopack.errors import UsageError
-from autopack.events import STAGES, Emit, LogLine, Progress, StageFinished, StageStarted
+from autopack.events import STAGES, Emit, LogLine, Progress, RunFacts, StageFinished, StageStarted
 from autopack.result import Journal, StageTime
 from autopack.settings import Settings
 from autopack.source.base import Checkout, Login, SourceSpec
@@ -42,6 +42,8 @@ def run(settings: Settings, emit: Emit, journal: Journal, login: Login | None = 
         except BaseException:
             process.stop_all()  # a worker thread's builder may still read the checkout: stop it first
             raise
+    if (warning := cache.size_warning()) is not None:  # after the work directory is gone: not counted
+        emit(LogLine("push", warning, "info"))
 
 
 def checkout_only(settings: Settings, dest: Path, emit: Emit, journal: Journal, login: Login | None = None) -> None:
@@ -75,11 +77,20 @@ def source_spec(settings: Settings, emit: Emit, login: Login | None = None) -> S
     )
 
 
-def _build(settings: Settings, emit: Emit, journal: Journal, login: Login | None, dest: Path) -> None:
+def plan_only(settings: Settings, emit: Emit, journal: Journal, login: Login | None = None) -> None:
+    """``autopack plan`` / ``build --dry-run``: the source and plan stages alone — the ref
+    resolved, the poms read, every decision made and checked — then nothing: no Maven, no
+    build, no push, no log directory; the checkout's work tree is removed at the end."""
+    with cache.work_dir() as work:
+        _source_and_plan(settings, emit, journal, login, work / "src")
+    for name in ("maven", "image", "push"):
+        _skipped(journal, emit, name, "a plan only (autopack plan, build --dry-run)")
+
+
+def _source_and_plan(settings: Settings, emit: Emit, journal: Journal, login: Login | None, dest: Path) -> tuple[Settings, Plan, Keys, Engine]:
     # The plan, Maven, engine and registry machinery, imported once a build runs (``autopack
     # checkout`` needs none of it: not the docker SDK, not requests).
     from autopack import plan as planning
-    from autopack.image import stage as image_stage
 
     started_at = datetime.now(timezone.utc).replace(microsecond=0)
 
@@ -88,6 +99,7 @@ def _build(settings: Settings, emit: Emit, journal: Journal, login: Login | None
         spec = replace(source_spec(settings, emit, login), working_copy=False)  # a build needs the files only
         checkout = ci.enrich(source.checkout(spec, dest, emit), ci.detect(os.environ))
         journal.record(checkout=checkout)
+        emit(RunFacts({"source": secrets.strip_url_credentials(checkout.url), "revision": checkout.shown_short_revision or "", "branch": checkout.branch or ""}))
         settings = _settings_in_checkout(settings, checkout, dest, emit)
 
     with _stage(journal, emit, "plan"):
@@ -95,8 +107,18 @@ def _build(settings: Settings, emit: Emit, journal: Journal, login: Login | None
         journal.record(project=model.reactor.root.project)
         plan, keys, engine = planning.make(settings, checkout, model, emit, started_at)
         journal.record(plan=plan, checkout=plan.checkout or checkout)
+        emit(RunFacts({"engine": plan.engine}))
         if plan.maven_goals or plan.maven_defines:  # a reproducible jar, a layered image's classpath
             settings = replace(settings, goals=(*settings.goals, *plan.maven_goals), defines={**plan.maven_defines, **settings.defines})
+    return settings, plan, keys, engine
+
+
+def _build(settings: Settings, emit: Emit, journal: Journal, login: Login | None, dest: Path) -> None:
+    from autopack.image import stage as image_stage
+
+    settings, plan, keys, engine = _source_and_plan(settings, emit, journal, login, dest)
+    assert plan.log_dir is not None
+    plan.log_dir.mkdir(parents=True, exist_ok=True)  # made by a run that does something, never by a plan
 
     if not plan.to_build:  # every image exists with these inputs: neither Maven nor a build
         _skipped(journal, emit, "maven", "the inputs of every image are unchanged (--force builds)")

@@ -117,6 +117,7 @@ class Plan:
     maven_goals: tuple[str, ...] = ()  # goals autopack adds to the Maven run: the runtime classpath for a layered image
     maven_defines: Mapping[str, str] = field(default_factory=dict)  # properties autopack adds: a reproducible jar's time, the classpath's scope
     supply: Supply = Supply()
+    maven_command: tuple[str, ...] = ()  # the Maven command line the build runs (shown by ``autopack plan``)
 
     @property
     def destinations(self) -> tuple[PlannedDestination, ...]:
@@ -219,12 +220,14 @@ def make(settings: Settings, checkout: Checkout, model: Model, emit: Emit, start
             added_goals, added_defines = (*added_goals, *goals), {**added_defines, **defines}
             supply = replace(supply, sbom_source=sbom.source_of(goals))
     keys = replace(keys, signer=signer)
+    maven_projects = tuple(m.path for m in to_build) if many and (settings.modules or len(to_build) < len(modules)) else ()
+    with_additions = replace(settings, goals=(*settings.goals, *added_goals), defines={**added_defines, **settings.defines})
     plan = Plan(
         project=reactor.root.project,
         images=tuple(images),
         engine=engine.description,
         maven=setup,
-        maven_projects=tuple(m.path for m in to_build) if many and (settings.modules or len(to_build) < len(modules)) else (),
+        maven_projects=maven_projects,
         build_secrets=MappingProxyType(build_secrets),
         immutable=_immutable(settings.immutable_tags),
         log_dir=_log_dir(settings, started_at),
@@ -236,6 +239,7 @@ def make(settings: Settings, checkout: Checkout, model: Model, emit: Emit, start
         maven_goals=added_goals,
         maven_defines=MappingProxyType(added_defines),
         supply=supply,
+        maven_command=tuple(maven_runner.maven_command(with_additions, reactor.root.directory, maven_projects, setup)),
     )
     emit(Progress(STAGE, f"{reactor.root.project.coordinates} → {', '.join(r for i in plan.images for r in i.references)}"))
     return plan, keys, engine
@@ -490,6 +494,4 @@ def _image_name(project: Project, settings: Settings, many: bool) -> str:
 
 def _log_dir(settings: Settings, started_at: datetime) -> Path:
     root = settings.log_dir or platformdirs.user_log_path("autopack")
-    path = Path(root) / f"{started_at.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return Path(root) / f"{started_at.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"  # made by the pipeline once a run does more than plan

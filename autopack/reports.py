@@ -7,9 +7,9 @@ from importlib import resources
 from typing import Any
 
 
-def schema_text() -> str:
-    """The JSON Schema of the result object, as shipped in the package."""
-    return resources.files("autopack").joinpath("schema/result.schema.json").read_text(encoding="utf-8")
+def schema_text(kind: str = "result") -> str:
+    """The JSON Schema of the result object (or of the plan object), as shipped in the package."""
+    return resources.files("autopack").joinpath(f"schema/{kind}.schema.json").read_text(encoding="utf-8")
 
 
 def variables(data: dict[str, Any]) -> dict[str, str]:

@@ -74,22 +74,7 @@ class Result:
             "status": "ok" if exit_code == 0 else "failed",
             "exitCode": exit_code,
             "error": error,
-            "source": None
-            if c is None
-            else {
-                "kind": c.kind,
-                "url": secrets.strip_url_credentials(c.url),
-                "ref": c.ref,
-                "revision": c.revision,
-                "shortRevision": c.short_revision,
-                "branch": c.branch,
-                "author": c.author,
-                "committedAt": c.committed_at,
-                "repositoryPath": c.repository_path,
-                "lastChangedRevision": c.last_changed_revision,
-                "cache": c.cache,
-                "dirty": c.dirty,
-            },
+            "source": None if c is None else source_of(c),
             "project": None if p is None else {"groupId": p.group_id, "artifactId": p.artifact_id, "version": p.version, "packaging": p.packaging},
             "artifacts": [{"module": module, "path": str(path), "size": _size(path)} for module, path in artifacts.items()],
             "tests": dict(self.maven.tests) if self.maven else None,
@@ -120,6 +105,24 @@ class Journal:
         """A stage's entry, replacing its earlier one (running → ok/failed)."""
         kept = tuple(s for s in self.result.stages if s.name != entry.name)
         self.result = replace(self.result, stages=(*kept, entry))
+
+
+def source_of(c: Checkout) -> dict[str, Any]:
+    """The source as the result object (and the plan object) gives it: never a credential."""
+    return {
+        "kind": c.kind,
+        "url": secrets.strip_url_credentials(c.url),
+        "ref": c.ref,
+        "revision": c.revision,
+        "shortRevision": c.short_revision,
+        "branch": c.branch,
+        "author": c.author,
+        "committedAt": c.committed_at,
+        "repositoryPath": c.repository_path,
+        "lastChangedRevision": c.last_changed_revision,
+        "cache": c.cache,
+        "dirty": c.dirty,
+    }
 
 
 def _image(built: BuiltImage) -> dict[str, Any]:

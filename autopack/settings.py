@@ -32,7 +32,12 @@ CONFIG_FILE = "autopack.toml"
 
 @dataclass(frozen=True)
 class Settings:
-    source: str = "."
+    """Field metadata, read by ``autopack/reference.py`` for the README's settings table:
+    ``option`` names the command-line parameter that sets a field where it is not the
+    field's own name (``-P/--profile`` → ``profiles``), ``argument`` a positional one, and
+    ``help`` says what a field that no option sets means."""
+
+    source: str = field(default=".", metadata={"argument": "source"})
     # source
     vcs: str | None = None
     ref: str | None = None
@@ -46,43 +51,49 @@ class Settings:
     svn_password_file: Path | None = None
     svn_externals: bool = False  # follow svn:externals (each held to the source rules); off: never
     # Maven
-    goals: tuple[str, ...] = ("clean", "package")
-    profiles: tuple[str, ...] = ()
-    defines: Mapping[str, str] = field(default_factory=dict)
+    goals: tuple[str, ...] = field(default=("clean", "package"), metadata={"option": "goal"})
+    profiles: tuple[str, ...] = field(default=(), metadata={"option": "profile"})
+    defines: Mapping[str, str] = field(default_factory=dict, metadata={"option": "define"})
     skip_tests: bool = False
     maven_settings: Path | None = None
     offline: bool = False
-    maven_args: tuple[str, ...] = ()
-    modules: tuple[str, ...] = ()
+    maven_args: tuple[str, ...] = field(default=(), metadata={"option": "maven_arg"})
+    modules: tuple[str, ...] = field(default=(), metadata={"option": "module"})
     maven_threads: str | None = None
     maven_env: tuple[str, ...] = ()  # variables handed to Maven even though autopack holds them as credentials
     maven_repo: Path | None = None  # the local repository (-Dmaven.repo.local), shared safely with concurrent runs
     artifact: str | None = None  # glob, relative to each image module, of the file to put in the image
-    artifacts: Mapping[str, str] = field(default_factory=dict)  # the same, by artifactId
+    artifacts: Mapping[str, str] = field(
+        default_factory=dict,
+        metadata={"help": '--artifact for one image module: artifactId → glob of the file to put in its image, e.g. { orders = "target/*-exec.jar" }; beats --artifact for that module.'},
+    )
     # image
-    dockerfile: Path | None = None
+    dockerfile: Path | None = field(default=None, metadata={"option": "file"})
     image: str | None = None
-    tags: tuple[str, ...] = ()
-    build_args: Mapping[str, str] = field(default_factory=dict)
+    tags: tuple[str, ...] = field(default=(), metadata={"option": "tag"})
+    build_args: Mapping[str, str] = field(default_factory=dict, metadata={"option": "build_arg"})
     target: str | None = None
     no_cache: bool = False
     pull: bool = False
     network: str | None = None
     engine: str = "auto"  # the builder: auto, buildkit, docker-api, buildah, direct, buildkitd
     load: bool = False  # the direct builder: also into the local Docker engine (always without --push)
-    platforms: tuple[str, ...] = ()  # os/arch[/variant]; () is this machine's
+    platforms: tuple[str, ...] = field(default=(), metadata={"option": "platform"})  # os/arch[/variant]; () is this machine's
     image_format: str = "oci"  # the direct builder's manifests: oci, or docker (v2 schema 2)
     layers: str = "auto"  # auto: stage a Spring Boot jar's layers for a Dockerfile declaring ARG LAYERS; off
     builder: str | None = None  # a BuildKit daemon's address (--builder, AUTOPACK_BUILDER; else BUILDKIT_HOST)
     docker_host: str | None = None  # the engine to use, as DOCKER_HOST (tcp://, ssh://, unix://)
-    build_secrets: Mapping[str, str] = field(default_factory=dict)  # BuildKit secret id → file
+    build_secrets: Mapping[str, str] = field(default_factory=dict, metadata={"option": "secret"})  # BuildKit secret id → file
     force: bool = False  # build even when an image with the same inputs digest exists
     strict: bool = False  # refuse (exit 2) a build context or build arg that holds a credential, instead of warning
     jobs: int | None = None
-    images: Mapping[str, str] = field(default_factory=dict)
+    images: Mapping[str, str] = field(
+        default_factory=dict,
+        metadata={"help": 'A reactor module\'s image name instead of its artifactId: artifactId → name, e.g. { orders-api = "orders" }; with several images --image and --push are prefixes of these names.'},
+    )
     build_number: str | None = None
     # push
-    destinations: tuple[str, ...] = ()
+    destinations: tuple[str, ...] = field(default=(), metadata={"option": "push"})
     preflight: bool = True
     push_jobs: int | None = None
     push_retries: int = 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -207,9 +208,19 @@ def build(
     verbose: o.Verbose = False,
     log_dir: o.LogDir = None,
     config: o.Config = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the plan and stop (as autopack plan): the ref resolved, the poms read, tags, destinations, credential sources, engine, inputs digest and what would be skipped — no Maven, no build, no push.",
+            rich_help_panel=o.OUTPUT,
+        ),
+    ] = False,
 ) -> None:
     """Build the Maven project at SOURCE and package it into a tagged image."""
     given = locals()
+    if dry_run and (dotenv or properties):
+        raise typer.BadParameter("--dotenv and --properties describe a built image, and a plan builds none; drop them, or run without --dry-run", param_hint="--dry-run")
     o.run_command(
         stages=STAGES,
         cli=lambda: {
@@ -267,8 +278,30 @@ def build(
         verbose=verbose,
         log_dir=log_dir,
         password_stdin=svn_password_stdin,
-        body=_run,
+        body=_plan_only if dry_run else _run,
+        document=_plan_document if dry_run else None,
     )
+
+
+def plan(**options: Any) -> None:
+    """Print what build would do — images, tags, destinations, credential sources, engine, inputs digest, what would be skipped — and change nothing (no Maven, no build, no push)."""
+    build(**options, dry_run=True)
+
+
+# ``autopack plan`` takes exactly build's options (but --dry-run, which it always is), so
+# that a plan is made from the very settings a build would be.
+plan.__signature__ = (lambda s: s.replace(parameters=[p for p in s.parameters.values() if p.name != "dry_run"]))(inspect.signature(build, eval_str=True))  # type: ignore[attr-defined]
+plan.__annotations__ = {name: hint for name, hint in build.__annotations__.items() if name != "dry_run"}
+
+PLAN_EXAMPLES = """\
+Examples:
+
+  autopack plan                                   # what `autopack build` would do here, doing none of it
+
+  autopack plan https://gitlab.example.com/team/orders.git --ref v1.4.0 --push registry-a.example.com/team/orders --json
+
+  autopack build --dry-run --push registry-a.example.com/team/orders   # the same as plan
+"""
 
 
 def _one_stdin(sign_password_stdin: bool, svn_password_stdin: bool) -> bool | None:
@@ -281,3 +314,15 @@ def _run(*args: Any) -> None:
     from autopack import pipeline  # the engine, Maven and registry machinery: only once a build runs
 
     pipeline.run(*args)
+
+
+def _plan_only(*args: Any) -> None:
+    from autopack import pipeline
+
+    pipeline.plan_only(*args)
+
+
+def _plan_document(*args: Any) -> dict[str, Any]:
+    from autopack import plan_object
+
+    return plan_object.to_dict(*args)

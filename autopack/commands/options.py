@@ -19,7 +19,7 @@ from autopack.files import write_atomically
 from autopack.settings import Settings
 
 if TYPE_CHECKING:
-    from autopack.result import Journal
+    from autopack.result import Journal, Result
     from autopack.source.base import Login
 
 SOURCE = "Source"
@@ -139,10 +139,12 @@ def run_command(
     log_dir: Path | None,
     password_stdin: bool,
     body: Callable[[Settings, Any, Journal, Login | None], object],
+    document: Callable[[Result, int, dict[str, str] | None], dict[str, Any]] | None = None,
 ) -> None:
     """Resolve settings, run ``body`` under a renderer, then summary, result and exit code —
     the same way for every command. ``cli`` may be a function, so that a malformed option
-    value (``-D foo``) is reported like any other usage error."""
+    value (``-D foo``) is reported like any other usage error. ``document`` makes the object
+    printed and written from the run's result (default: the result object itself)."""
     with terminate_like_interrupt():  # until the result is written: a SIGTERM unwinds like Ctrl-C
         stream = sys.stderr if json_out else sys.stdout
         verbosity: Literal["quiet", "normal", "verbose"] = "quiet" if quiet else "verbose" if verbose else "normal"
@@ -162,7 +164,7 @@ def run_command(
             renderer = make_renderer(stream, stages, verbosity, plain)
             with renderer:
                 body(settings, renderer, journal, login)
-        data = journal.result.to_dict(outcome.exit_code, outcome.error)
+        data = (document or result.Result.to_dict)(journal.result, outcome.exit_code, outcome.error)
         if renderer is not None:
             renderer.summary(data)
         text = result.dumps(data)

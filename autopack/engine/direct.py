@@ -112,6 +112,7 @@ def _assemble(stages: Sequence[steps.Stage], platform: oci.Platform, request: Bu
             else:
                 chain.history.append({"created": created, "created_by": step.text, "comment": "autopack", "empty_layer": True})
                 continue
+            oci.used(layer.path)  # an unchanged layer is the blob an earlier build wrote
             chain.files.add(layer)
             chain.own.append(layer)
             chain.history.append({"created": created, "created_by": step.text, "comment": "autopack"})

@@ -12,9 +12,11 @@ engine's image id.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+import os
 import platform as host
 import shutil
 import tarfile
@@ -89,8 +91,21 @@ def host_platform() -> Platform:
 
 
 def blob_store() -> Path:
-    path = cache.root() / "blobs"
+    """The blob store, held shared by this run from here on (``cache.use_blob_store``): every
+    user of the store gets its path here, so no ``autopack cache prune`` removes a blob
+    while a run may read it."""
+    try:
+        path = cache.use_blob_store()
+    except TimeoutError as e:
+        raise ImageError(str(e), "wait for it to finish, or stop it") from None
     (path / "sha256").mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def used(path: Path) -> Path:
+    """A blob's last use (``autopack cache ls``, ``prune --older-than``): its file's time."""
+    with contextlib.suppress(OSError):
+        os.utime(path)
     return path
 
 
@@ -194,6 +209,7 @@ def canonical(document: Mapping[str, Any]) -> bytes:
 
 def image_manifest(config: bytes, layers: Sequence[Blob], image_format: str, platform: Platform, blobs: Path) -> Manifest:
     digest, size, path = store_blob(blobs, lambda out: out.write(config))
+    used(path)  # kept from an earlier build when it was there already
     config_type, manifest_type = (OCI_CONFIG, OCI_MANIFEST) if image_format == "oci" else (DOCKER_CONFIG, DOCKER_MANIFEST)
     config_blob = Blob(digest, size, config_type, path)
     converted = _AS_FORMAT[image_format]
@@ -261,10 +277,10 @@ class Bases:
 
     def fetch(self, blob: Blob, blobs: Path) -> Path:
         if blob.path is not None and blob.path.exists():
-            return blob.path
+            return used(blob.path)
         path = blob_path(blobs, blob.digest)
         if path.exists():
-            return path
+            return used(path)
         assert blob.registry is not None and blob.repository is not None
         with filelock.FileLock(str(path) + ".lock", timeout=cache.LOCK_TIMEOUT):
             if not path.exists():
@@ -327,7 +343,8 @@ def _from_engine(api: Any, name: str, platform: Platform) -> Base | None:
     config = json.loads(blob_path(blobs, saved["config"]).read_bytes())
     if not platform.matches(config):
         raise ImageError(f"the base image {name} in the engine is {config.get('os')}/{config.get('architecture')}, not {platform}", "name a multi-platform base with its registry")
-    layers = tuple(Blob(d, s, OCI_LAYER, blob_path(blobs, d)) for d, s in saved["layers"])
+    layers = tuple(Blob(d, s, OCI_LAYER, used(blob_path(blobs, d))) for d, s in saved["layers"])
+    used(blob_path(blobs, saved["config"]))
     return Base(name, platform, config, layers, image_id)
 
 

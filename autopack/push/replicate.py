@@ -151,7 +151,7 @@ def copy(source: Source | Built, target: RegistryClient, repository: str, tags: 
     note_tries(source.tries)
     for digest, size in source.blobs:
         layer = digest.removeprefix("sha256:")[:12]
-        facts = {"destination": name, "layer": layer, "key": f"{name} {layer}", "total": size}
+        facts = {"destination": name, "layer": layer, "key": f"{name} {layer}", "total": size, "copied": isinstance(source, Source)}  # registry to registry, or the builder's own
         if target.blob_exists(repository, digest):
             emit(Progress(STAGE, f"{name} {layer}: exists", {**facts, "state": "exists", "current": size}))
             continue

@@ -7,6 +7,10 @@ from typing import Any
 
 
 def rows(data: dict[str, Any]) -> list[tuple[str, str]]:
+    from autopack import plan_object
+
+    if data.get("kind") == plan_object.KIND:  # autopack plan: the plan, not a run's result
+        return plan_object.rows(data)
     out: list[tuple[str, str]] = [("result", "ok" if data["status"] == "ok" else f"failed (exit {data['exitCode']})")]
     if project := data.get("project"):
         out.append(("project", f"{project['groupId']}:{project['artifactId']}:{project['version']}"))

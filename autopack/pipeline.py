@@ -82,12 +82,12 @@ def plan_only(settings: Settings, emit: Emit, journal: Journal, login: Login | N
     resolved, the poms read, every decision made and checked — then nothing: no Maven, no
     build, no push, no log directory; the checkout's work tree is removed at the end."""
     with cache.work_dir() as work:
-        _source_and_plan(settings, emit, journal, login, work / "src")
+        _source_and_plan(settings, emit, journal, login, work / "src", read_only=True)
     for name in ("maven", "image", "push"):
         _skipped(journal, emit, name, "a plan only (autopack plan, build --dry-run)")
 
 
-def _source_and_plan(settings: Settings, emit: Emit, journal: Journal, login: Login | None, dest: Path) -> tuple[Settings, Plan, Keys, Engine]:
+def _source_and_plan(settings: Settings, emit: Emit, journal: Journal, login: Login | None, dest: Path, *, read_only: bool = False) -> tuple[Settings, Plan, Keys, Engine]:
     # The plan, Maven, engine and registry machinery, imported once a build runs (``autopack
     # checkout`` needs none of it: not the docker SDK, not requests).
     from autopack import plan as planning
@@ -105,7 +105,7 @@ def _source_and_plan(settings: Settings, emit: Emit, journal: Journal, login: Lo
     with _stage(journal, emit, "plan"):
         model = planning.read_project(settings, checkout, emit)
         journal.record(project=model.reactor.root.project)
-        plan, keys, engine = planning.make(settings, checkout, model, emit, started_at)
+        plan, keys, engine = planning.make(settings, checkout, model, emit, started_at, read_only=read_only)
         journal.record(plan=plan, checkout=plan.checkout or checkout)
         emit(RunFacts({"engine": plan.engine}))
         if plan.maven_goals or plan.maven_defines:  # a reproducible jar, a layered image's classpath

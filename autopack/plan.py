@@ -157,10 +157,11 @@ def read_project(settings: Settings, checkout: Checkout, emit: Emit) -> Model:
     return Model(setup, load_reactor(checkout.path, setup.defines, setup.profiles, setup.settings_properties))
 
 
-def make(settings: Settings, checkout: Checkout, model: Model, emit: Emit, started_at: datetime) -> tuple[Plan, Keys, Engine]:
+def make(settings: Settings, checkout: Checkout, model: Model, emit: Emit, started_at: datetime, *, read_only: bool = False) -> tuple[Plan, Keys, Engine]:
     """The plan for building ``checkout``, with the credentials and the engine connection it
     was checked against; raises the stage error of the first thing that cannot work (a tag,
-    a Dockerfile, the engine, a destination), before Maven runs."""
+    a Dockerfile, the engine, a destination), before Maven runs. ``read_only``: a plan that
+    nothing executes (``autopack plan``), which writes nothing, not even a cached base image."""
     setup, reactor = model.setup, model.reactor
     modules = _image_modules(reactor, settings)
     many = len(reactor.modules) > 1
@@ -168,6 +169,7 @@ def make(settings: Settings, checkout: Checkout, model: Model, emit: Emit, start
     platforms = direct.platforms_of(settings.platforms)
     _check_direct_settings(settings)
     engine = Engine(settings.engine, settings.builder, auth_file=settings.registry_auth_file, pull=settings.pull, retries=settings.push_retries)
+    engine.read_only = read_only
     if engine.pushes_while_building and settings.immutable_tags and engine.client is None:
         raise UsageError(
             "--immutable-tags cannot be checked when a BuildKit daemon pushes as it builds and no Docker engine holds the image",

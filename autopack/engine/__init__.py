@@ -74,6 +74,7 @@ class Engine:
         self.builder: Builder
         self._auth_file, self._pull, self._retries = auth_file, pull, retries
         self._bases: oci.Bases | None = None
+        self.read_only = False  # a plan only (autopack plan): base images are read, never saved into the cache
         self._no_engine: ImageError | None = None  # auto with no engine: raised unless the direct builder can build
         try:
             self.client: docker.DockerClient | None = docker.from_env(timeout=10, use_ssh_client=ssh_host())
@@ -106,7 +107,7 @@ class Engine:
     def bases(self) -> oci.Bases:
         """The run's base images for the direct builder, read once each."""
         if self._bases is None:
-            self._bases = oci.Bases(self._auth_file, self.client.api if self.client is not None else None, self._pull, self._retries)
+            self._bases = oci.Bases(self._auth_file, self.client.api if self.client is not None else None, self._pull, self._retries, read_only=self.read_only)
         return self._bases
 
     def may_build_directly(self, push: bool, load: bool, platforms: int) -> bool:

@@ -238,8 +238,9 @@ def image_index(manifests: Sequence[Manifest], image_format: str) -> Manifest:
 class Bases:
     """The base images of one run, each read once per platform (builds run in threads)."""
 
-    def __init__(self, auth_file: Path | None, engine_api: Any, pull: bool, retries: int = 3) -> None:
+    def __init__(self, auth_file: Path | None, engine_api: Any, pull: bool, retries: int = 3, *, read_only: bool = False) -> None:
         self.auth_file, self.engine_api, self.pull, self.retries = auth_file, engine_api, pull, retries
+        self.read_only = read_only  # a plan only: what a base is, never a blob saved for it
         self._found: dict[tuple[str, Platform], Base] = {}
         self._lock = threading.Lock()
         self._clients: dict[str, RegistryClient] = {}
@@ -259,7 +260,7 @@ class Bases:
         repository, tag = tags.split_reference(name)
         registry = tags.registry_of(repository)
         if registry is None and self.engine_api is not None and not self.pull:
-            local = _from_engine(self.engine_api, name, platform)
+            local = _inspected(self.engine_api, name, platform) if self.read_only else _from_engine(self.engine_api, name, platform)
             if local is not None:
                 return local
         if registry is None:
@@ -316,6 +317,24 @@ def _from_registry(client: RegistryClient, registry: str, repository: str, tag: 
         raise ImageError(f"the base image {name} is {config.get('os')}/{config.get('architecture')}, not {platform}", "choose --platform to match, or a multi-platform base image")
     layers = tuple(Blob(str(d["digest"]), int(d["size"]), str(d["mediaType"]), None, registry, repository) for d in document.get("layers", []))
     return Base(name, platform, config, layers, identity)
+
+
+def _inspected(api: Any, name: str, platform: Platform) -> Base | None:
+    """A base the local Docker engine holds, as a plan needs it — its config and identity,
+    from the engine's inspect — with nothing saved into the blob store (``autopack plan``
+    writes no cache). Its layers are a build's business (``_from_engine``)."""
+    import docker.errors
+
+    try:
+        found = api.inspect_image(name)
+    except docker.errors.ImageNotFound:
+        return None
+    except docker.errors.DockerException as e:
+        raise ImageError(f"the engine failed inspecting the base image {name}: {e}", "is the engine still running?") from None
+    config = {"architecture": found.get("Architecture"), "os": found.get("Os"), **({"variant": found["Variant"]} if found.get("Variant") else {}), "config": found.get("Config") or {}, "rootfs": found.get("RootFS") or {}}
+    if not platform.matches(config):
+        raise ImageError(f"the base image {name} in the engine is {config.get('os')}/{config.get('architecture')}, not {platform}", "name a multi-platform base with its registry")
+    return Base(name, platform, config, (), str(found["Id"]))
 
 
 def _from_engine(api: Any, name: str, platform: Platform) -> Base | None:

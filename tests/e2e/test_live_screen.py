@@ -1,7 +1,8 @@
 """The live view as a person sees it: a real build in a real pseudo-terminal of 80×24 (and a
 short one), its bytes fed to a terminal emulator (pyte), and the *screens* checked — the
 header, the stage rows, Maven's modules with their tests, the build step, a destination's
-push block with its layers, the summary — never the event list."""
+push block with its layers, the summary, text from the repository shown literally — never
+the event list."""
 
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ pytestmark = pytest.mark.e2e
 STAGE_ROW = re.compile(r"^(\S) (Source|Plan|Maven|Image|Push)( |$)")
 
 
-def screens_of(argv: list[str], columns: int, lines: int, timeout: float = 600) -> tuple[int, list[list[str]]]:
-    """Run ``argv`` on a terminal of ``columns``×``lines``; every distinct screen it drew, in order."""
+def screens_of(argv: list[str], columns: int, lines: int, timeout: float = 600) -> tuple[int, list[list[str]], str]:
+    """Run ``argv`` on a terminal of ``columns``×``lines``; every distinct screen it drew, in
+    order, and the bytes it wrote."""
     pid, fd = pty.fork()
     if pid == 0:  # the child: its terminal has the size, as a user's window would
         fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
@@ -34,6 +36,7 @@ def screens_of(argv: list[str], columns: int, lines: int, timeout: float = 600) 
     screen = pyte.Screen(columns, lines)
     stream = pyte.ByteStream(screen)
     shots: list[list[str]] = []
+    written: list[bytes] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         ready, _, _ = select.select([fd], [], [], 1.0)
@@ -45,6 +48,7 @@ def screens_of(argv: list[str], columns: int, lines: int, timeout: float = 600) 
             break
         if not data:
             break
+        written.append(data)
         stream.feed(data)
         if select.select([fd], [], [], 0.02)[0]:
             continue  # a frame is written in pieces: a screen is taken once the writing pauses
@@ -53,7 +57,7 @@ def screens_of(argv: list[str], columns: int, lines: int, timeout: float = 600) 
             shots.append(shot)
     _, status = os.waitpid(pid, 0)
     os.close(fd)
-    return os.waitstatus_to_exitcode(status), shots
+    return os.waitstatus_to_exitcode(status), shots, b"".join(written).decode("utf-8", "replace")
 
 
 def first(shots: list[list[str]], pattern: str) -> list[str]:
@@ -74,7 +78,7 @@ def test_a_build_with_a_push_on_an_80_by_24_terminal(tmp_path, engine, image_nam
     # Each blob upload trickles for about two seconds: the push block is on screen for a while.
     proxy = FaultProxy(a, kind="blob-upload", mode="slow", times=None, piece=4096, pause=0.25, pieces=8).start()
     try:
-        code, shots = screens_of([str(AUTOPACK), "build", str(project), "--image", image_name, "--push", f"{proxy.host}/team/hello", "--engine", "buildkit", "--no-sbom", "--no-provenance"], 80, 24)
+        code, shots, _ = screens_of([str(AUTOPACK), "build", str(project), "--image", image_name, "--push", f"{proxy.host}/team/hello", "--engine", "buildkit", "--no-sbom", "--no-provenance"], 80, 24)
     finally:
         proxy.stop()
     final = shots[-1]
@@ -103,7 +107,7 @@ def test_a_build_with_a_push_on_an_80_by_24_terminal(tmp_path, engine, image_nam
 
 def test_a_reactor_on_a_short_terminal_keeps_every_stage_on_screen(tmp_path, engine, image_name):
     project = copy_fixture("multi-module", tmp_path, as_git=True)
-    code, shots = screens_of([str(AUTOPACK), "build", str(project), "--image", image_name], 80, 12)
+    code, shots, _ = screens_of([str(AUTOPACK), "build", str(project), "--image", image_name], 80, 12)
     assert code == 0, "\n".join(shots[-1])
 
     # While Maven runs, its modules are listed with their phase (and tests, once they ran).
@@ -117,3 +121,12 @@ def test_a_reactor_on_a_short_terminal_keeps_every_stage_on_screen(tmp_path, eng
     for shot in during:
         titles = [STAGE_ROW.match(line)[2] for line in shot if STAGE_ROW.match(line)]
         assert titles == ["Source", "Plan", "Maven", "Image", "Push"], "\n".join(shot)
+
+
+def test_text_from_the_repository_is_shown_as_written_never_read_as_markup(tmp_path, engine, image_name):
+    project = copy_fixture("hello-service", tmp_path, as_git=True)  # its commit message: "fixture [bold]markup[/bold] stays literal"
+    code, shots, written = screens_of([str(AUTOPACK), "build", str(project), "--image", image_name, "--skip-tests"], 120, 40)
+    assert code == 0, "\n".join(shots[-1])
+    assert "\x1b[" in written  # a terminal gets the rich view ...
+    assert any("fixture [bold]markup[/bold] stays literal" in line for shot in shots for line in shot)  # ... and the commit's text as written
+    assert any(re.match(r"^result +ok$", line) for line in shots[-1]) and any(f"{image_name}:1.0.0" in line for line in shots[-1])

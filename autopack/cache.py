@@ -259,6 +259,33 @@ def format_size(size: int) -> str:
     return f"{size} B"
 
 
+def tree_size(top: Path, *, seen: set[tuple[int, int]] | None = None, stop_above: int | None = None, max_entries: int | None = None) -> int:
+    """The bytes of the files under ``top``: a file with several hard links counted once (over
+    every call given the same ``seen``); reading stops once past ``stop_above`` bytes or after
+    ``max_entries`` directory entries. What another run removes meanwhile is not counted."""
+    seen = set() if seen is None else seen
+    total, entries, pending = 0, 0, [top]
+    while pending and (stop_above is None or total <= stop_above) and (max_entries is None or entries < max_entries):
+        with contextlib.suppress(OSError), os.scandir(pending.pop()) as listing:
+            for item in listing:
+                entries += 1
+                with contextlib.suppress(OSError):
+                    if item.is_dir(follow_symlinks=False):
+                        pending.append(Path(item.path))
+                    else:
+                        total += file_size(item.stat(follow_symlinks=False), seen)
+    return total
+
+
+def file_size(stat: os.stat_result, seen: set[tuple[int, int]]) -> int:
+    """A file's bytes, or 0 for another link to a file already in ``seen``."""
+    if stat.st_nlink > 1:
+        if (stat.st_dev, stat.st_ino) in seen:
+            return 0
+        seen.add((stat.st_dev, stat.st_ino))
+    return stat.st_size
+
+
 def size_warning() -> str | None:
     """One line for the end of a run when the cache holds more than
     ``AUTOPACK_CACHE_WARN_SIZE`` (default 10 GiB, ``0`` never), else None. Cheap: it stops
@@ -270,16 +297,7 @@ def size_warning() -> str | None:
         return f"AUTOPACK_CACHE_WARN_SIZE={configured[:40]!r} is not a size (e.g. 10G, 500M): the cache size is not checked"
     if threshold <= 0:
         return None
-    total, seen, pending = 0, 0, [root()]
-    while pending and total <= threshold and seen < _WARN_SCAN:
-        with contextlib.suppress(OSError), os.scandir(pending.pop()) as listing:
-            for item in listing:
-                seen += 1
-                with contextlib.suppress(OSError):
-                    if item.is_dir(follow_symlinks=False):
-                        pending.append(Path(item.path))
-                    elif item.is_file(follow_symlinks=False):
-                        total += item.stat(follow_symlinks=False).st_size
+    total = tree_size(root(), stop_above=threshold, max_entries=_WARN_SCAN)
     if total <= threshold:
         return None
     return f"the cache in {root()} holds more than {format_size(threshold)} — see `autopack cache ls`; `autopack cache prune --max-size {configured or '10G'}` frees the least recently used"

@@ -15,7 +15,6 @@ safe while other runs use it:
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -149,21 +148,21 @@ def _entries(top: Path, seen: set[tuple[int, int]]) -> Iterator[Item]:
         for path in _children(top / kind):
             if path.name.startswith(".") or path.name.endswith(".lock") or not path.is_dir():
                 continue
-            size = sum(_tree_size(p, seen) for p in [path, *path.parent.glob(f".{path.name}.*")])
+            size = sum(cache.tree_size(p, seen=seen) for p in [path, *path.parent.glob(f".{path.name}.*")])
             yield Item(kind, f"{kind}/{path.name}", path, size, _last_use(path), _held(Path(f"{path}.lock")))
 
 
 def _work_dirs(top: Path, seen: set[tuple[int, int]]) -> Iterator[Item]:
     for path in _children(top / "work"):
         if path.is_dir():
-            yield Item("work", f"work/{path.name}", path, _tree_size(path, seen), _mtime(path), _held(Path(f"{path}.lock")))
+            yield Item("work", f"work/{path.name}", path, cache.tree_size(path, seen=seen), _mtime(path), _held(Path(f"{path}.lock")))
 
 
 def _blobs(top: Path, free: bool, seen: set[tuple[int, int]]) -> Iterator[Item]:
     for path in _children(top / cache.BLOBS / "sha256"):
         if "." not in path.name:  # not a download's .part or its .lock
             with contextlib.suppress(OSError):
-                yield Item("blob", f"sha256:{path.name}", path, _file_size(path.stat(), seen), _mtime(path), not free)
+                yield Item("blob", f"sha256:{path.name}", path, cache.file_size(path.stat(), seen), _mtime(path), not free)
 
 
 def _tidy_blob_store(store: Path) -> None:
@@ -226,24 +225,3 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:
         return 0.0
-
-
-def _tree_size(top: Path, seen: set[tuple[int, int]]) -> int:
-    total, pending = 0, [top]
-    while pending:
-        with contextlib.suppress(OSError), os.scandir(pending.pop()) as found:
-            for item in found:
-                with contextlib.suppress(OSError):
-                    if item.is_dir(follow_symlinks=False):
-                        pending.append(Path(item.path))
-                    else:
-                        total += _file_size(item.stat(follow_symlinks=False), seen)
-    return total
-
-
-def _file_size(stat: os.stat_result, seen: set[tuple[int, int]]) -> int:
-    if stat.st_nlink > 1:
-        if (stat.st_dev, stat.st_ino) in seen:
-            return 0
-        seen.add((stat.st_dev, stat.st_ino))
-    return stat.st_size

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from autopack import cache, process
-from autopack.errors import AutopackError, ImageError
+from autopack.errors import AutopackError
 from autopack.settings import Settings
 
 if TYPE_CHECKING:  # the engine and the push machinery are imported only once doctor runs
@@ -98,6 +98,7 @@ def _project(settings: Settings, project_dir: Path, kind: str) -> tuple[Check, l
         return Check("settings", "project", SKIP, f"{settings.source} is a {kind} source: its pom and autopack.toml are read after the checkout"), []
     if not (project_dir / "pom.xml").is_file():
         return Check("settings", "project", SKIP, f"no pom.xml in {project_dir}: only this machine is checked"), []
+    from autopack import plan as planning
     from autopack.image.dockerfile import inspect_dockerfile
     from autopack.maven import config as maven_config
     from autopack.maven.reactor import load_reactor
@@ -105,13 +106,8 @@ def _project(settings: Settings, project_dir: Path, kind: str) -> tuple[Check, l
     try:
         setup = maven_config.read(settings, project_dir)
         reactor = load_reactor(project_dir, setup.defines, setup.profiles, setup.settings_properties)
-        modules = reactor.select(settings.modules)  # --module, else every module with a Dockerfile
-        if not modules and len(reactor.modules) == 1:
-            modules = [reactor.root]  # its Dockerfile is named missing below
-        if not modules:
-            raise ImageError(f"no module of {reactor.root.artifact_id} has a Dockerfile", "add a Dockerfile to each service module's directory")
-        # -f: relative to each module's directory, as the plan takes it
-        dockerfiles = [inspect_dockerfile(m.directory, m.directory / settings.dockerfile if settings.dockerfile else None) for m in modules]
+        modules = planning.image_modules(reactor, settings)
+        dockerfiles = [inspect_dockerfile(m.directory, planning.dockerfile_path(settings, m.directory)) for m in modules]
     except AutopackError as e:
         hint = "run `autopack init` to write one, or point -f/--file at it" if e.message.startswith("no Dockerfile at") else e.hint
         return Check("settings", "project", FAIL, e.message, hint), []
@@ -296,19 +292,23 @@ def cache_checks() -> list[Check]:
     existing = next(p for p in (root, *root.parents) if p.exists())
     writable = os.access(existing, os.W_OK | os.X_OK)
     made = "" if existing == root else f" (to be made in {existing})"
-    size = _bytes_under(root) if root.exists() else 0
-    checks = [Check("cache", "cache", OK if writable else FAIL, f"{root}{made}: {_size(size)}" + ("" if writable else ", not writable"), "" if writable else f"make {existing} writable, or set AUTOPACK_CACHE_DIR to a writable directory")]
+    size = cache.tree_size(root) if root.exists() else 0
+    checks = [
+        Check(
+            "cache", "cache", OK if writable else FAIL, f"{root}{made}: {cache.format_size(size)}" + ("" if writable else ", not writable"), "" if writable else f"make {existing} writable, or set AUTOPACK_CACHE_DIR to a writable directory"
+        )
+    ]
     free = shutil.disk_usage(existing).free
     status = FAIL if free < NO_DISK else WARN if free < LOW_DISK else OK
-    fix = "" if status == OK else f"free space on that filesystem (below {_size(LOW_DISK)}), or set AUTOPACK_CACHE_DIR to a roomier one"
-    checks.append(Check("cache", "free disk", status, f"{_size(free)} free where the cache is", fix))
+    fix = "" if status == OK else f"free space on that filesystem (below {cache.format_size(LOW_DISK)}), or set AUTOPACK_CACHE_DIR to a roomier one"
+    checks.append(Check("cache", "free disk", status, f"{cache.format_size(free)} free where the cache is", fix))
     return checks
 
 
 def push_checks(settings: Settings) -> list[Check]:
     """Each destination's credential source, and the build's own pre-flight (push granted?)."""
     from autopack import parallel
-    from autopack.push import destinations
+    from autopack.push import destinations, publish
 
     def quiet(event: Event) -> None:
         return None  # the checks say it: the pre-flight's own lines are not shown
@@ -330,22 +330,4 @@ def push_checks(settings: Settings) -> list[Check]:
             return Check("push", name, FAIL, f"{origin}; push not allowed: {e.message.removeprefix('pre-flight: ')}", e.hint)
         return Check("push", name, OK, f"{origin}; push allowed")
 
-    return parallel.run_all(preflight, found.destinations, 8)
-
-
-def _bytes_under(root: Path) -> int:
-    total = 0
-    for directory, _, files in os.walk(root):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(directory, name)).st_size
-            except OSError:
-                continue  # removed meanwhile by another run
-    return total
-
-
-def _size(count: int) -> str:
-    for unit, scale in (("GiB", GIB), ("MiB", 1024**2), ("KiB", 1024)):
-        if count >= scale:
-            return f"{count / scale:.1f} {unit}"
-    return f"{count} B"
+    return parallel.run_all(preflight, found.destinations, publish.MAX_JOBS)

@@ -163,13 +163,12 @@ def make(settings: Settings, checkout: Checkout, model: Model, emit: Emit, start
     a Dockerfile, the engine, a destination), before Maven runs. ``read_only``: a plan that
     nothing executes (``autopack plan``), which writes nothing, not even a cached base image."""
     setup, reactor = model.setup, model.reactor
-    modules = _image_modules(reactor, settings)
+    modules = image_modules(reactor, settings)
     many = len(reactor.modules) > 1
-    dockerfiles = [inspect_dockerfile(m.directory, _dockerfile_path(settings, m.directory)) for m in modules]
+    dockerfiles = [inspect_dockerfile(m.directory, dockerfile_path(settings, m.directory)) for m in modules]
     platforms = direct.platforms_of(settings.platforms)
     _check_direct_settings(settings)
-    engine = Engine(settings.engine, settings.builder, auth_file=settings.registry_auth_file, pull=settings.pull, retries=settings.push_retries)
-    engine.read_only = read_only
+    engine = Engine(settings.engine, settings.builder, auth_file=settings.registry_auth_file, pull=settings.pull, retries=settings.push_retries, read_only=read_only)
     if engine.pushes_while_building and settings.immutable_tags and engine.client is None:
         raise UsageError(
             "--immutable-tags cannot be checked when a BuildKit daemon pushes as it builds and no Docker engine holds the image",
@@ -409,7 +408,7 @@ def _per_image(planned: tuple[PlannedDestination, ...], reference: str, many: bo
     return tuple(PlannedDestination(Destination(p.destination.registry, f"{p.destination.repository}/{name}"), p.credential, p.preflight_attempts) for p in planned)
 
 
-def _image_modules(reactor: Reactor, settings: Settings) -> list[Module]:
+def image_modules(reactor: Reactor, settings: Settings) -> list[Module]:
     """The modules to make images of: those asked for with --module, else every module with
     a Dockerfile; a project of one module without a Dockerfile fails on the Dockerfile."""
     if settings.modules:
@@ -431,7 +430,7 @@ def _build_secrets(settings: Settings) -> dict[str, Path]:
     return found
 
 
-def _dockerfile_path(settings: Settings, directory: Path) -> Path | None:
+def dockerfile_path(settings: Settings, directory: Path) -> Path | None:
     if settings.dockerfile and not settings.dockerfile.is_absolute():
         return directory / settings.dockerfile
     return settings.dockerfile

@@ -219,8 +219,6 @@ def build(
 ) -> None:
     """Build the Maven project at SOURCE and package it into a tagged image."""
     given = locals()
-    if dry_run and (dotenv or properties):
-        raise typer.BadParameter("--dotenv and --properties describe a built image, and a plan builds none; drop them, or run without --dry-run", param_hint="--dry-run")
     o.run_command(
         stages=STAGES,
         cli=lambda: {
@@ -267,12 +265,13 @@ def build(
             "sign_password_stdin": _one_stdin(sign_password_stdin, svn_password_stdin),
             "log_dir": log_dir,
             "result_file": result_file,
+            **_no_reports_of_a_plan(dry_run, dotenv, properties),
         },
         config=config,
         json_out=json_out,
         result_file=result_file,
-        dotenv=dotenv,
-        properties=properties,
+        dotenv=None if dry_run else dotenv,
+        properties=None if dry_run else properties,
         plain=plain,
         quiet=quiet,
         verbose=verbose,
@@ -289,8 +288,11 @@ def plan(**options: Any) -> None:
 
 
 # ``autopack plan`` takes exactly build's options (but --dry-run, which it always is), so
-# that a plan is made from the very settings a build would be.
-plan.__signature__ = (lambda s: s.replace(parameters=[p for p in s.parameters.values() if p.name != "dry_run"]))(inspect.signature(build, eval_str=True))  # type: ignore[attr-defined]
+# that a plan is made from the very settings a build would be. The annotations are read once,
+# here, for both commands: typer would otherwise evaluate the same 70 of them twice a start.
+_signature = inspect.signature(build, eval_str=True)
+build.__annotations__ = {**{p.name: p.annotation for p in _signature.parameters.values()}, "return": None}
+plan.__signature__ = _signature.replace(parameters=[p for p in _signature.parameters.values() if p.name != "dry_run"])  # type: ignore[attr-defined]
 plan.__annotations__ = {name: hint for name, hint in build.__annotations__.items() if name != "dry_run"}
 
 PLAN_EXAMPLES = """\
@@ -302,6 +304,12 @@ Examples:
 
   autopack build --dry-run --push registry-a.example.com/team/orders   # the same as plan
 """
+
+
+def _no_reports_of_a_plan(dry_run: bool, dotenv: Path | None, properties: Path | None) -> dict[str, Any]:
+    if dry_run and (dotenv or properties):
+        raise UsageError("--dotenv and --properties describe a built image, and a plan builds none", "drop them, or run without --dry-run")
+    return {}
 
 
 def _one_stdin(sign_password_stdin: bool, svn_password_stdin: bool) -> bool | None:

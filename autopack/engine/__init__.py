@@ -58,7 +58,7 @@ class Engine:
     ``BUILDKIT_HOST``) is a BuildKit daemon to build on instead: the image is loaded into the
     Docker engine when one answers, and the daemon pushes the first destination itself."""
 
-    def __init__(self, kind: str = "auto", builder_address: str | None = None, *, auth_file: Path | None = None, pull: bool = False, retries: int = 3) -> None:
+    def __init__(self, kind: str = "auto", builder_address: str | None = None, *, auth_file: Path | None = None, pull: bool = False, retries: int = 3, read_only: bool = False) -> None:
         if kind not in KINDS:
             raise UsageError(f"unknown engine '{kind}'", f"choose one of: {', '.join(KINDS)}")
         if builder_address and kind not in ("auto", buildkitd.NAME):
@@ -74,7 +74,7 @@ class Engine:
         self.builder: Builder
         self._auth_file, self._pull, self._retries = auth_file, pull, retries
         self._bases: oci.Bases | None = None
-        self.read_only = False  # a plan only (autopack plan): base images are read, never saved into the cache
+        self.read_only = read_only  # a plan only (autopack plan): base images are read, never saved into the cache
         self._no_engine: ImageError | None = None  # auto with no engine: raised unless the direct builder can build
         try:
             self.client: docker.DockerClient | None = docker.from_env(timeout=10, use_ssh_client=ssh_host())

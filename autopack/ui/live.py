@@ -123,9 +123,8 @@ class LiveRenderer:
 
     def _progress(self, event: Progress, row: _Row | None) -> None:
         f = event.facts
-        if "layer" in f:
-            copied = bool(f.get("copied")) or bool(self.layers.get(clean(str(f["destination"])), {}).get(clean(str(f["layer"])), _Layer("", 0, 0)).copied)
-            self.layers.setdefault(clean(str(f["destination"])), {})[clean(str(f["layer"]))] = _Layer(clean(str(f["state"])), _int(f.get("current")), _int(f.get("total")), copied)
+        if "layer" in f:  # replicate marks each event of a registry-to-registry copy
+            self.layers.setdefault(clean(str(f["destination"])), {})[clean(str(f["layer"]))] = _Layer(clean(str(f["state"])), _int(f.get("current")), _int(f.get("total")), bool(f.get("copied")))
             return
         if f.get("state") in ("verified", "attached") and "destination" in f:
             (self.verified if f["state"] == "verified" else self.attached)[clean(str(f["destination"]))] = clean(event.message).split(": ", 1)[-1]
